@@ -1,0 +1,72 @@
+"""The one place where the kernel backend is chosen.
+
+``minicnn.set_backend("numba" | "numpy" | "reference")`` or the environment variable
+``MINICNN_BACKEND`` picks the module in :mod:`minicnn.kernels` that layers call.  The
+default is the fastest one that imports: numba, then numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+from minicnn.kernels import BACKEND_MODULES
+
+_DEFAULT_ORDER = ("numba", "numpy")
+_active: ModuleType | None = None
+_active_name: str | None = None
+
+
+def available_backends() -> list[str]:
+    """Names of the backends whose module imports on this machine."""
+    names = []
+    for name in BACKEND_MODULES:
+        try:
+            importlib.import_module(BACKEND_MODULES[name])
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
+def set_backend(name: str) -> None:
+    """Select the kernel backend used by every layer from now on.
+
+    Raises:
+        ValueError: ``name`` is not one of "numba", "numpy", "reference", or its module
+            cannot be imported here (numba missing).
+    """
+    global _active, _active_name
+    if name not in BACKEND_MODULES:
+        raise ValueError(
+            f"unknown backend {name!r}; expected one of {sorted(BACKEND_MODULES)}")
+    try:
+        module = importlib.import_module(BACKEND_MODULES[name])
+    except ImportError as error:
+        raise ValueError(f"backend {name!r} is not available here: {error}") from error
+    _active, _active_name = module, name
+
+
+def get_backend_name() -> str:
+    """Name of the active backend (resolving the default on first use)."""
+    kernels()
+    assert _active_name is not None
+    return _active_name
+
+
+def kernels() -> ModuleType:
+    """The active kernel module; layers call ``kernels().conv2d_forward(...)``."""
+    if _active is None:
+        requested = os.environ.get("MINICNN_BACKEND")
+        if requested:
+            set_backend(requested)
+        else:
+            for name in _DEFAULT_ORDER:
+                try:
+                    set_backend(name)
+                    break
+                except ValueError:
+                    continue
+    assert _active is not None
+    return _active
