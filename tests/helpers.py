@@ -1,0 +1,59 @@
+"""The one comparison helper every test uses, and central-difference gradients.
+
+Tolerances are explicit at every call site: float64 gradient checks use tight ones,
+float32 comparisons with Keras use ones sized to float32 round-off.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+# Default tolerances, named so tests say which regime they are in.
+FLOAT64_GRADIENT = dict(rtol=1e-5, atol=1e-7)
+FLOAT64_EXACT = dict(rtol=1e-10, atol=1e-12)
+FLOAT32_ROUNDOFF = dict(rtol=1e-4, atol=1e-5)
+
+
+def assert_close(actual, expected, *, rtol: float, atol: float, what: str = "value") -> None:
+    """Assert ``|actual - expected| <= atol + rtol * |expected|`` elementwise, with shapes equal.
+
+    On failure the message names ``what``, the worst element, and both values there.
+    """
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, (
+        f"{what}: shape {actual.shape} differs from expected {expected.shape}")
+    if actual.size == 0:
+        return
+    difference = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+    allowed = atol + rtol * np.abs(expected.astype(np.float64))
+    if not np.all(difference <= allowed) or not np.all(np.isfinite(actual) == np.isfinite(expected)):
+        worst = np.unravel_index(np.argmax(difference - allowed), difference.shape)
+        raise AssertionError(
+            f"{what}: {int(np.sum(difference > allowed))} of {difference.size} elements differ; "
+            f"worst at {worst}: actual {actual[worst]!r}, expected {expected[worst]!r} "
+            f"(max abs diff {difference.max():.3e}, rtol={rtol}, atol={atol})")
+
+
+def numerical_gradient(function: Callable[[], float], array: np.ndarray,
+                       epsilon: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar ``function()`` with respect to ``array``.
+
+    ``array`` is perturbed in place (and restored), so ``function`` must read it:
+    d f / d a_i ~= (f(a + eps e_i) - f(a - eps e_i)) / (2 eps).  Use float64.
+    """
+    assert array.dtype == np.float64, "central differences need float64"
+    gradient = np.zeros_like(array)
+    flat_array = array.reshape(-1)
+    flat_gradient = gradient.reshape(-1)
+    for i in range(flat_array.size):
+        saved = flat_array[i]
+        flat_array[i] = saved + epsilon
+        plus = function()
+        flat_array[i] = saved - epsilon
+        minus = function()
+        flat_array[i] = saved
+        flat_gradient[i] = (plus - minus) / (2 * epsilon)
+    return gradient
