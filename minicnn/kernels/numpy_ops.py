@@ -1,0 +1,360 @@
+"""Convolution and pooling in vectorized NumPy: im2col + one GEMM, strided scatters.
+
+The same functions and semantics as :mod:`minicnn.kernels.reference` (see the
+contract in :mod:`minicnn.kernels`), written for speed:
+
+* Convolution copies every patch into one row of a matrix ``cols`` of shape
+  ``(N*OH*OW, KH*KW*C)`` -- with ``KH*KW`` strided slice copies, one per kernel
+  offset, not one per output -- and multiplies it by the kernel reshaped to
+  ``(KH*KW*C, F)``: a single BLAS GEMM.  The row order ``(kh, kw, c)`` is exactly
+  the memory order of an HWIO kernel, so the reshape is free, and the GEMM result
+  ``(N*OH*OW, F)`` already *is* the NHWC output: no transposes anywhere.
+* The backward pass is two more GEMMs (``cols.T @ dy`` and ``dy @ kernel.T``) and a
+  col2im that adds the patch gradients back with ``KH*KW`` strided ``+=`` into a
+  padded buffer.  Never ``np.add.at``: it is an unbuffered per-element loop, orders
+  of magnitude slower.  Within one strided ``+=`` no two elements alias (distinct
+  outputs of one kernel offset read distinct input cells), so plain ``+=`` is exact.
+* Pooling works on the ``KH*KW`` strided views "the cell at offset (kh, kw) of every
+  window", so each pass is a whole-array operation.
+
+Arrays keep ``x``'s dtype (float32 stays float32) and results are C-contiguous.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minicnn.kernels.geometry import Pads
+
+
+def _output_size(length: int, window: int, stride: int, before: int, after: int) -> int:
+    """``(L + before + after - K) // S + 1``: how many window positions fit."""
+    return (length + before + after - window) // stride + 1
+
+
+def _pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
+    """``x`` surrounded by ``pads`` rows/columns of ``value`` (``x`` itself when no pads)."""
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    N, H, W, C = x.shape
+    x_padded = np.full((N, top + H + bottom, left + W + right, C), value, dtype=x.dtype)
+    x_padded[:, top:top + H, left:left + W, :] = x
+    return x_padded
+
+
+def _window_offset_view(x_padded: np.ndarray, kh: int, kw: int, OH: int, OW: int,
+                        SH: int, SW: int) -> np.ndarray:
+    """``(N, OH, OW, C)`` view: the cell at offset ``(kh, kw)`` of every window.
+
+    Window ``(i, j)`` starts at padded cell ``(i*SH, j*SW)``, so its ``(kh, kw)`` cell
+    is ``(i*SH + kh, j*SW + kw)``: a strided slice, no copy.
+    """
+    return x_padded[:, kh:kh + SH * (OH - 1) + 1:SH, kw:kw + SW * (OW - 1) + 1:SW, :]
+
+
+def _crop(x_padded: np.ndarray, pads: Pads, H: int, W: int) -> np.ndarray:
+    """The ``H x W`` interior of a padded array, contiguous."""
+    (top, _), (left, _) = pads
+    if x_padded.shape[1] == H and x_padded.shape[2] == W:
+        return x_padded
+    return np.ascontiguousarray(x_padded[:, top:top + H, left:left + W, :])
+
+
+# --------------------------------------------------------------------------------------
+# Convolution
+# --------------------------------------------------------------------------------------
+
+def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
+                   strides: tuple[int, int], pads: Pads) -> tuple[np.ndarray, tuple]:
+    """2-D convolution (cross-correlation) as im2col + one GEMM.
+
+    ``y[n, i, j, f] = bias[f] + sum_{kh, kw, c} x_padded[n, i*SH + kh, j*SW + kw, c]
+    * kernel[kh, kw, c, f]``
+
+    Args:
+        x: ``(N, H, W, C)``, float32 or float64.
+        kernel: ``(KH, KW, C, F)`` (HWIO).
+        bias: ``(F,)`` or None.
+        strides: ``(SH, SW)``.
+        pads: ``((top, bottom), (left, right))`` zero padding.
+
+    Returns:
+        ``(y, cache)``: ``y`` ``(N, OH, OW, F)`` in ``x``'s dtype with
+        ``OH = (H + top + bottom - KH) // SH + 1`` (same for ``OW``); the cache keeps
+        the patch matrix ``cols`` so the backward pass does not rebuild it.
+    """
+    dtype = x.dtype
+    N, H, W, C = x.shape
+    KH, KW, kernel_channels, F = kernel.shape
+    assert kernel_channels == C, f"kernel expects {kernel_channels} channels, x has {C}"
+    SH, SW = strides
+    (top, bottom), (left, right) = pads
+    OH = _output_size(H, KH, SH, top, bottom)
+    OW = _output_size(W, KW, SW, left, right)
+
+    kernel_2d = np.ascontiguousarray(kernel, dtype=dtype).reshape(KH * KW * C, F)
+
+    if KH == KW == 1 and SH == SW == 1 and top == bottom == left == right == 0:
+        # A 1x1 convolution is already a GEMM on the pixels: no patches to copy.
+        cols = np.ascontiguousarray(x).reshape(N * H * W, C)
+    else:
+        x_padded = _pad(x, pads)
+        # cols[n, i, j, kh, kw, c] = x_padded[n, i*SH + kh, j*SW + kw, c]; flattening
+        # (kh, kw, c) gives the same order as kernel.reshape(KH*KW*C, F).
+        cols_6d = np.empty((N, OH, OW, KH, KW, C), dtype=dtype)
+        for kh in range(KH):
+            for kw in range(KW):
+                cols_6d[:, :, :, kh, kw, :] = _window_offset_view(x_padded, kh, kw, OH, OW, SH, SW)
+        cols = cols_6d.reshape(N * OH * OW, KH * KW * C)
+
+    y_2d = cols @ kernel_2d                      # (N*OH*OW, F): the one GEMM
+    if bias is not None:
+        y_2d += bias.astype(dtype, copy=False)
+    y = y_2d.reshape(N, OH, OW, F)
+
+    cache = (cols, kernel_2d, bias is not None, x.shape, (KH, KW), strides, pads)
+    return y, cache
+
+
+def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Gradients of the convolution: two GEMMs and a strided col2im.
+
+    With ``y_2d = cols @ kernel_2d`` (see :func:`conv2d_forward`):
+
+    * ``dkernel_2d = cols.T @ dy_2d`` -- the correlation of the input with ``dy``;
+    * ``dcols = dy_2d @ kernel_2d.T`` -- the gradient of every patch copy;
+    * ``dx``: each patch was a copy of input cells, so the patch gradients are
+      added back to the cells they were copied from (col2im), into a padded buffer
+      that is then cropped (padding cells are not inputs).  This is the "full"
+      convolution of ``dy`` with the flipped kernel, done as a scatter.
+    * ``dbias = sum of dy`` over ``N, OH, OW``.
+
+    Args:
+        dy: ``(N, OH, OW, F)``.
+        cache: the second result of :func:`conv2d_forward`.
+        need_input_grad: False skips the ``dx`` GEMM and col2im (returns None).
+
+    Returns:
+        ``(dx, dkernel, dbias)``: ``dx`` ``(N, H, W, C)`` or None, ``dkernel``
+        ``(KH, KW, C, F)``, ``dbias`` ``(F,)`` or None when the forward had no bias.
+    """
+    cols, kernel_2d, has_bias, x_shape, (KH, KW), strides, pads = cache
+    dtype = cols.dtype
+    N, H, W, C = x_shape
+    SH, SW = strides
+    (top, bottom), (left, right) = pads
+    _, OH, OW, F = dy.shape
+    dy_2d = np.ascontiguousarray(dy, dtype=dtype).reshape(N * OH * OW, F)
+
+    dkernel = (cols.T @ dy_2d).reshape(KH, KW, C, F)
+    dbias = dy_2d.sum(axis=0) if has_bias else None
+
+    if not need_input_grad:
+        return None, dkernel, dbias
+
+    dcols = dy_2d @ kernel_2d.T                  # (N*OH*OW, KH*KW*C)
+    if KH == KW == 1 and SH == SW == 1 and top == bottom == left == right == 0:
+        return dcols.reshape(N, H, W, C), dkernel, dbias
+
+    dcols_6d = dcols.reshape(N, OH, OW, KH, KW, C)
+    dx_padded = np.zeros((N, top + H + bottom, left + W + right, C), dtype=dtype)
+    for kh in range(KH):
+        for kw in range(KW):
+            # One strided += per kernel offset (col2im).  Overlapping windows
+            # (stride < kernel) are summed across offsets, never within one.
+            _window_offset_view(dx_padded, kh, kw, OH, OW, SH, SW)[...] += dcols_6d[:, :, :, kh, kw, :]
+    return _crop(dx_padded, pads, H, W), dkernel, dbias
+
+
+# --------------------------------------------------------------------------------------
+# Max pooling
+# --------------------------------------------------------------------------------------
+
+def _winner_dtype(window_cells: int) -> type:
+    """Smallest unsigned integer type that can name every window offset."""
+    return np.uint8 if window_cells <= 255 else np.uint32
+
+
+def max_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple[int, int],
+                       pads: Pads) -> tuple[np.ndarray, tuple]:
+    """Max over each ``KH x KW`` window, remembering which window offset won.
+
+    Padded cells act as ``-inf`` and never win (TensorFlow's "SAME").  The winner
+    is the *first* maximum in row-major window order (offset ``kh * KW + kw``); on
+    ties it alone gets the gradient, as in TensorFlow's CPU kernel.  Inputs are
+    assumed finite (NaN windows route no gradient).
+
+    Non-overlapping windows without padding (``pool == stride``, Keras's default)
+    take a reshape fast path: ``x`` seen as ``(N, OH, KH, OW, KW, C)``.
+
+    Args:
+        x: ``(N, H, W, C)``.
+        pool_size: ``(KH, KW)``.
+        strides: ``(SH, SW)``.
+        pads: ``((top, bottom), (left, right))``.
+
+    Returns:
+        ``(y, cache)``: ``y`` ``(N, OH, OW, C)`` with
+        ``OH = (H + top + bottom - KH) // SH + 1`` (same for ``OW``); the cache
+        holds the winning offset of every output.
+    """
+    N, H, W, C = x.shape
+    KH, KW = pool_size
+    SH, SW = strides
+    (top, bottom), (left, right) = pads
+    OH = _output_size(H, KH, SH, top, bottom)
+    OW = _output_size(W, KW, SW, left, right)
+
+    non_overlapping = (KH, KW) == (SH, SW) and top == bottom == left == right == 0
+    if non_overlapping:
+        # Rows past OH*KH (a remainder "valid" drops) are simply cut off.
+        windows = x[:, :OH * KH, :OW * KW, :].reshape(N, OH, KH, OW, KW, C)
+        y = windows.max(axis=(2, 4))
+
+        def offset_view(kh: int, kw: int) -> np.ndarray:
+            return windows[:, :, kh, :, kw, :]
+    else:
+        x_padded = _pad(x, pads, value=-np.inf)
+
+        def offset_view(kh: int, kw: int) -> np.ndarray:
+            return _window_offset_view(x_padded, kh, kw, OH, OW, SH, SW)
+
+        y = offset_view(0, 0).copy()
+        for kh in range(KH):
+            for kw in range(KW):
+                if kh or kw:
+                    np.maximum(y, offset_view(kh, kw), out=y)
+
+    # Which offset won: visit offsets from last to first and overwrite wherever the
+    # cell equals the max, so the earliest (row-major) maximum has the last word.
+    winner = np.zeros((N, OH, OW, C), dtype=_winner_dtype(KH * KW))
+    for offset in reversed(range(KH * KW)):
+        kh, kw = divmod(offset, KW)
+        np.copyto(winner, offset, where=offset_view(kh, kw) == y, casting="unsafe")
+
+    cache = (x.shape, x.dtype, pool_size, strides, pads, winner, non_overlapping)
+    return np.ascontiguousarray(y), cache
+
+
+def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """Route each ``dy`` to its window's winning cell.
+
+    For each window offset ``(kh, kw)``: the outputs whose winner is that offset
+    send their ``dy`` to the cells at that offset -- one strided ``+=`` (or plain
+    assignment when windows do not overlap), ``KH * KW`` passes in all.
+
+    Args:
+        dy: ``(N, OH, OW, C)``.
+        cache: the second result of :func:`max_pool2d_forward`.
+
+    Returns:
+        ``dx`` of shape ``(N, H, W, C)``.
+    """
+    x_shape, dtype, (KH, KW), (SH, SW), pads, winner, non_overlapping = cache
+    N, H, W, C = x_shape
+    _, OH, OW, _ = dy.shape
+    dy = np.asarray(dy, dtype=dtype)
+    zero = dtype.type(0)
+
+    if non_overlapping:
+        # Every input cell is in at most one window: assign, no accumulation.
+        dx_windows = np.empty((N, OH, KH, OW, KW, C), dtype=dtype)
+        for offset in range(KH * KW):
+            kh, kw = divmod(offset, KW)
+            np.copyto(dx_windows[:, :, kh, :, kw, :], np.where(winner == offset, dy, zero))
+        dx_covered = dx_windows.reshape(N, OH * KH, OW * KW, C)
+        if OH * KH == H and OW * KW == W:
+            return dx_covered
+        dx = np.zeros(x_shape, dtype=dtype)
+        dx[:, :OH * KH, :OW * KW, :] = dx_covered
+        return dx
+
+    (top, bottom), (left, right) = pads
+    dx_padded = np.zeros((N, top + H + bottom, left + W + right, C), dtype=dtype)
+    for offset in range(KH * KW):
+        kh, kw = divmod(offset, KW)
+        _window_offset_view(dx_padded, kh, kw, OH, OW, SH, SW)[...] += np.where(
+            winner == offset, dy, zero)
+    return _crop(dx_padded, pads, H, W)
+
+
+# --------------------------------------------------------------------------------------
+# Average pooling
+# --------------------------------------------------------------------------------------
+
+def _real_cell_counts(length: int, window: int, stride: int, before: int, out: int) -> np.ndarray:
+    """For each output position of one axis, how many real (unpadded) cells its window covers.
+
+    Window ``i`` covers unpadded positions ``[i*S - before, i*S - before + K)``;
+    clip that to ``[0, L)``.
+    """
+    starts = np.arange(out) * stride - before
+    return np.minimum(starts + window, length) - np.maximum(starts, 0)
+
+
+def avg_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple[int, int],
+                       pads: Pads) -> tuple[np.ndarray, tuple]:
+    """Mean over the real (unpadded) cells of each ``KH x KW`` window.
+
+    Sum of the window (padding contributes zeros) divided by the count of real
+    cells, ``count[i, j] = rows_real(i) * cols_real(j)`` (TensorFlow's "SAME").
+
+    Args:
+        x: ``(N, H, W, C)``.
+        pool_size: ``(KH, KW)``.
+        strides: ``(SH, SW)``.
+        pads: ``((top, bottom), (left, right))``.
+
+    Returns:
+        ``(y, cache)``: ``y`` ``(N, OH, OW, C)`` with
+        ``OH = (H + top + bottom - KH) // SH + 1`` (same for ``OW``).
+    """
+    dtype = x.dtype
+    N, H, W, C = x.shape
+    KH, KW = pool_size
+    SH, SW = strides
+    (top, bottom), (left, right) = pads
+    OH = _output_size(H, KH, SH, top, bottom)
+    OW = _output_size(W, KW, SW, left, right)
+
+    counts = np.outer(_real_cell_counts(H, KH, SH, top, OH),
+                      _real_cell_counts(W, KW, SW, left, OW))
+    inverse_counts = (1.0 / counts).astype(dtype)[None, :, :, None]   # (1, OH, OW, 1)
+
+    x_padded = _pad(x, pads)
+    y = _window_offset_view(x_padded, 0, 0, OH, OW, SH, SW).copy()
+    for kh in range(KH):
+        for kw in range(KW):
+            if kh or kw:
+                y += _window_offset_view(x_padded, kh, kw, OH, OW, SH, SW)
+    y *= inverse_counts
+
+    cache = (x.shape, dtype, pool_size, strides, pads, inverse_counts)
+    return y, cache
+
+
+def avg_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """Spread ``dy / count`` over the cells of each window, then drop the padding.
+
+    Args:
+        dy: ``(N, OH, OW, C)``.
+        cache: the second result of :func:`avg_pool2d_forward`.
+
+    Returns:
+        ``dx`` of shape ``(N, H, W, C)``.
+    """
+    x_shape, dtype, (KH, KW), (SH, SW), pads, inverse_counts = cache
+    N, H, W, C = x_shape
+    _, OH, OW, _ = dy.shape
+    (top, bottom), (left, right) = pads
+
+    share = np.asarray(dy, dtype=dtype) * inverse_counts     # what each cell of a window gets
+    dx_padded = np.zeros((N, top + H + bottom, left + W + right, C), dtype=dtype)
+    for kh in range(KH):
+        for kw in range(KW):
+            # The shares that land on padding are cropped away below; the counts
+            # already excluded those cells, so the real cells get exactly dy / count.
+            _window_offset_view(dx_padded, kh, kw, OH, OW, SH, SW)[...] += share
+    return _crop(dx_padded, pads, H, W)
