@@ -1,0 +1,93 @@
+"""The ``minicnn`` command: ``minicnn --help`` lists everything.
+
+Errors a user can cause (bad options, missing files, bad data) become one line on
+stderr and exit status 2; only genuine bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from minicnn.applications.mnist_models import MNIST_MODELS
+
+SUMMARY_MODELS = ("mnist-convnet", "mnist-dense", "no-max-pool")
+
+
+def build_summary_model(name: str):
+    """The minicnn model called ``name`` in ``minicnn summary NAME``."""
+    from minicnn.applications import mnist_models
+
+    builders = {
+        "mnist-convnet": mnist_models.mnist_convnet,
+        "mnist-dense": mnist_models.mnist_dense,
+        "no-max-pool": lambda: mnist_models.mnist_no_max_pool(with_head=False),
+    }
+    return builders[name]()
+
+
+def command_summary(arguments: argparse.Namespace) -> int:
+    model = build_summary_model(arguments.name)
+    model.summary()
+    return 0
+
+
+def command_train(arguments: argparse.Namespace) -> int:
+    from minicnn.train_mnist import train_mnist
+
+    train_mnist(model_name=arguments.model, epochs=arguments.epochs,
+                batch_size=arguments.batch_size, optimizer=arguments.optimizer,
+                backend=arguments.backend, out=arguments.out, seed=arguments.seed,
+                verbose=arguments.verbose)
+    return 0
+
+
+def command_data(arguments: argparse.Namespace) -> int:
+    from minicnn.datasets import mnist
+
+    print(mnist.fetch())
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minicnn", description="A convnet engine in NumPy and Numba, checked against Keras.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    summary = commands.add_parser("summary", help="print a model's Keras-style summary")
+    summary.add_argument("name", choices=SUMMARY_MODELS)
+    summary.set_defaults(handler=command_summary)
+
+    train = commands.add_parser("train", help="train a model on a dataset")
+    train.add_argument("dataset", choices=["mnist"])
+    train.add_argument("--model", choices=sorted(MNIST_MODELS), default="convnet")
+    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="default: 64 for convnets, 128 for the dense model (the seed's)")
+    train.add_argument("--optimizer", default="rmsprop")
+    train.add_argument("--backend", choices=["numba", "numpy", "reference"], default=None)
+    train.add_argument("--out", default="runs/mnist")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
+    train.set_defaults(handler=command_train)
+
+    data = commands.add_parser("data", help="fetch and verify a dataset, print its path")
+    data.add_argument("dataset", choices=["mnist"])
+    data.set_defaults(handler=command_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = make_parser().parse_args(argv)
+    try:
+        return arguments.handler(arguments)
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        print(f"minicnn: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("minicnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

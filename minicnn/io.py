@@ -1,0 +1,167 @@
+"""Saving and loading models: one ``.npz`` file with the architecture and the weights.
+
+File layout (a NumPy ``.npz``, readable with ``allow_pickle=False`` -- no code runs on load):
+
+* ``format_version``: int, currently :data:`FORMAT_VERSION`;
+* ``model_config``: JSON text of ``Sequential.get_config()`` (layer classes and arguments);
+* ``weight_00000``, ``weight_00001``, ...: the arrays of ``model.get_weights()``;
+* optionally ``optimizer_config`` (JSON) and ``optimizer_slot_*`` arrays, and
+  ``extra_json`` (JSON) with anything a caller adds (checkpoints store training state).
+
+Every file is written atomically: a temporary file in the same folder, flushed and
+fsynced, then renamed over the target, so a crash leaves the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, truncated, corrupted, too new, or not a model."""
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
+    """Call ``write(file_object)`` on a temporary file, then move it onto ``path``.
+
+    The rename is atomic on POSIX: readers see either the old file or the complete new
+    one, never a partial write, even if the process is killed at any instant.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                             dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    # Persist the rename itself (the directory entry).
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return path
+
+
+def _json_array(value: Any) -> np.ndarray:
+    return np.array(json.dumps(value))
+
+
+def save_model(model, path: str | os.PathLike, extra: dict | None = None,
+               include_optimizer: bool = True) -> Path:
+    """Write ``model`` (architecture, weights, optionally optimizer state) to ``path``."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"model files end in .npz, received {str(path)!r}")
+    model._require_built("save")
+    arrays: dict[str, np.ndarray] = {
+        "format_version": np.array(FORMAT_VERSION),
+        "model_config": _json_array(model.get_config()),
+    }
+    for index, value in enumerate(model.get_weights()):
+        arrays[f"weight_{index:05d}"] = value
+    if include_optimizer and model.optimizer is not None:
+        arrays["compile_config"] = _json_array({
+            "optimizer": model.optimizer.get_config(),
+            "loss": model.loss.get_config(),
+            "metrics": [metric.identifier for metric in model.metrics],
+        })
+        state = model.optimizer.get_state(model.trainable_weights)
+        arrays["optimizer_iterations"] = np.array(state["iterations"])
+        for index, slot in enumerate(state["slots"]):
+            arrays[f"optimizer_slot_{index:05d}"] = slot
+    if extra is not None:
+        arrays["extra_json"] = _json_array(extra)
+    return atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+
+def read_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """All arrays of a model file, with each failure turned into a clear ModelFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
+        raise ModelFileError(
+            f"{str(path)!r} is not a readable minicnn model file (a .npz written by "
+            f"model.save); it may be truncated or corrupted: {error}") from error
+    if "format_version" not in arrays or "model_config" not in arrays:
+        raise ModelFileError(
+            f"{str(path)!r} is a .npz file but not a minicnn model: it lacks "
+            f"'format_version' and 'model_config' (found {sorted(arrays)[:5]})")
+    version = int(arrays["format_version"])
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{str(path)!r} has model format version {version}, newer than this minicnn "
+            f"reads ({FORMAT_VERSION}); upgrade minicnn")
+    return arrays
+
+
+def _parse_json(arrays: dict[str, np.ndarray], key: str, path) -> Any:
+    try:
+        return json.loads(str(arrays[key]))
+    except (json.JSONDecodeError, TypeError) as error:
+        raise ModelFileError(f"{str(path)!r}: entry {key!r} is not valid JSON: {error}") from error
+
+
+def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 (Keras's name)
+    """Rebuild the model saved at ``path``: architecture, weights, and (when saved)
+    the compiled loss, metrics and optimizer state."""
+    from minicnn import layers as layers_module
+    from minicnn.models.sequential import Sequential
+
+    arrays = read_model_file(path)
+    config = _parse_json(arrays, "model_config", path)
+    try:
+        model = Sequential(name=config["name"])
+        if config.get("input_shape") is not None:
+            model.add(layers_module.Input(tuple(config["input_shape"])))
+        for entry in config["layers"]:
+            cls = layers_module.LAYER_CLASSES.get(entry["class_name"])
+            if cls is None:
+                raise ModelFileError(
+                    f"{str(path)!r}: unknown layer class {entry['class_name']!r}; known: "
+                    f"{sorted(layers_module.LAYER_CLASSES)}")
+            layer_config = dict(entry["config"])
+            if model.layers or config.get("input_shape") is not None:
+                layer_config.pop("input_shape", None)
+            model.add(cls(**layer_config))
+    except (KeyError, TypeError) as error:
+        raise ModelFileError(f"{str(path)!r}: malformed model_config: {error!r}") from error
+    weight_names = sorted(name for name in arrays if name.startswith("weight_"))
+    model.set_weights([arrays[name] for name in weight_names])
+    if compile and "compile_config" in arrays:
+        compile_config = _parse_json(arrays, "compile_config", path)
+        from minicnn import losses, optimizers
+
+        model.compile(optimizer=optimizers.from_config(compile_config["optimizer"]),
+                      loss=losses.from_config(compile_config["loss"]),
+                      metrics=compile_config["metrics"])
+        slot_names = sorted(name for name in arrays if name.startswith("optimizer_slot_"))
+        if slot_names or int(arrays.get("optimizer_iterations", 0)):
+            model.optimizer.set_state(
+                {"iterations": int(arrays["optimizer_iterations"]),
+                 "slots": [arrays[name] for name in slot_names]},
+                model.trainable_weights)
+    model.extra = _parse_json(arrays, "extra_json", path) if "extra_json" in arrays else {}
+    return model

@@ -1,0 +1,341 @@
+"""The compiled backend: convolution and pooling as Numba loops around one BLAS GEMM.
+
+Same functions, signatures and results as :mod:`minicnn.kernels.reference` (the
+contract is in :mod:`minicnn.kernels`); float32 and float64 both work (the output keeps
+``x``'s dtype; float64 is what the gradient checks use).
+
+How a convolution is computed
+-----------------------------
+* **GEMM path** (the usual case).  A parallel Numba loop gathers the patches into
+  ``cols`` ``(N*OH*OW, KH*KW*C)`` (:func:`~minicnn.kernels.numba_conv_loops.im2col`),
+  and one BLAS call does the arithmetic: ``y = cols @ kernel.reshape(KH*KW*C, F)``,
+  already in NHWC order.  Bias (and ReLU, when fused) is one parallel pass over ``y``.
+  Backward: ``dkernel = cols^T @ g``, ``dcols = g @ kernel_matrix^T`` and a parallel
+  gather ``col2im`` (no ``np.add.at``), with ``g = dy`` (or ``dy * (y > 0)``).
+* **Direct path** when ``KH*KW*C`` is small (a first layer with one input channel:
+  a GEMM with an inner dimension of 9 is all memory traffic).  Compiled loops
+  broadcast each input value over the ``F`` filters; the kernel gradient is summed per
+  thread without building patches, and the input gradient (usually not wanted: a
+  first layer passes ``need_input_grad=False``) is a separate gather loop.
+
+Fused helpers (optional; layers look them up with ``getattr(kernels, name, None)``)
+--------------------------------------------------------------------------------
+``conv2d_bias_relu_forward(x, kernel, bias, strides, pads) -> (y, cache)``
+    ``y = relu(conv2d(x) + bias)`` in the same passes as :func:`conv2d_forward` (the
+    ReLU rides on the bias pass, or on the direct loop).  ``bias`` may be None.
+    Its ``cache`` goes to the ordinary :func:`conv2d_backward`, which then takes ``dy``
+    as the gradient of the *ReLU output* and applies the mask ``y > 0`` itself (fused
+    with the bias-gradient sum).  A Conv2D layer with ``activation="relu"`` uses it as::
+
+        fused = getattr(kernels, "conv2d_bias_relu_forward", None)
+        if activation is relu and fused is not None:
+            y, cache = fused(x, kernel, bias, strides, pads)   # no separate ReLU
+        ...
+        dx, dkernel, dbias = kernels.conv2d_backward(dy, cache, need_input_grad)
+
+``max_pool2d_relu_forward(x, pool_size, strides, pads) -> (y, cache)``
+    ``y = max_pool(relu(x))`` in one pass (``max relu(x) = relu(max x)``); its cache
+    goes to :func:`max_pool2d_backward`, whose ``dx`` is then the gradient with respect
+    to the *pre-ReLU* ``x``.  For an Activation("relu") followed by MaxPooling2D.
+
+Buffers
+-------
+Returned arrays (``y``, ``dx``, gradients) are always fresh: the caller may hold them
+as long as it likes, and two layers with the same shapes never share storage.  The
+patch matrix lives in the cache (the kernel gradient needs it), so it is fresh too.
+glibc's allocator recycles these blocks between steps (its mmap threshold adapts to
+the largest freed block), so a fresh ``np.empty`` costs no page faults in a training
+loop; measured, a buffer cache bought nothing here.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from minicnn.kernels import numba_conv_loops as conv_loops
+from minicnn.kernels import numba_pool_loops as pool_loops
+from minicnn.kernels.geometry import Pads
+
+# Below this many multiply-adds per output value (KH*KW*C) the direct loop beats
+# im2col + GEMM: the patch matrix would be as large as the arithmetic it feeds.
+DIRECT_CONV_MAX_DEPTH = 16
+
+
+def _float_dtype(x: np.ndarray) -> np.dtype:
+    """``x``'s dtype when it is float32/float64, else float32 (Keras's default)."""
+    return x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+
+
+def _output_size(length: int, window: int, stride: int, before: int, after: int) -> int:
+    """``(L + before + after - K) // S + 1``."""
+    return (length + before + after - window) // stride + 1
+
+
+# --------------------------------------------------------------------------------------
+# Convolution
+# --------------------------------------------------------------------------------------
+
+def _conv_forward(x, kernel, bias, strides, pads, relu):
+    dtype = _float_dtype(x)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    kernel = np.ascontiguousarray(kernel, dtype=dtype)
+    N, H, W, C = x.shape
+    KH, KW, kernel_channels, F = kernel.shape
+    if kernel_channels != C:
+        raise ValueError(f"kernel expects {kernel_channels} input channels, x has {C}")
+    SH, SW = strides
+    (top, bottom), (left, right) = pads
+    OH = _output_size(H, KH, SH, top, bottom)
+    OW = _output_size(W, KW, SW, left, right)
+    has_bias = bias is not None
+    bias_vector = (np.ascontiguousarray(bias, dtype=dtype) if has_bias
+                   else np.zeros(F, dtype=dtype))
+    depth = KH * KW * C
+
+    if depth <= DIRECT_CONV_MAX_DEPTH:
+        y = np.empty((N, OH, OW, F), dtype=dtype)
+        conv_loops.direct_conv_forward(x, kernel, bias_vector, SH, SW, top, left, relu, y)
+        cache = ("direct", x, kernel, strides, pads, has_bias, relu, y)
+        return y, cache
+
+    kernel_matrix = kernel.reshape(depth, F)
+    # A 1x1, stride-1, unpadded convolution is already a GEMM on x itself.
+    pointwise = KH == 1 and KW == 1 and SH == 1 and SW == 1 and top == bottom == left == right == 0
+    if pointwise:
+        cols = x.reshape(N * H * W, C)
+    else:
+        cols = np.empty((N * OH * OW, depth), dtype=dtype)
+        conv_loops.im2col(x, KH, KW, SH, SW, top, left, OH, OW, cols)
+    y2d = np.dot(cols, kernel_matrix)
+    if has_bias:
+        conv_loops.bias_relu_inplace(y2d, bias_vector, relu)
+    elif relu:
+        conv_loops.relu_inplace(y2d)
+    y = y2d.reshape(N, OH, OW, F)
+    cache = ("gemm", cols, kernel_matrix, (N, H, W, C), (KH, KW, C, F),
+             strides, pads, has_bias, relu, y, pointwise)
+    return y, cache
+
+
+def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
+                   strides: tuple[int, int], pads: Pads) -> tuple[np.ndarray, tuple]:
+    """2-D convolution (cross-correlation), NHWC input and HWIO kernel.
+
+    ``y[n, i, j, f] = bias[f] + sum_{kh, kw, c} x_padded[n, i*SH + kh, j*SW + kw, c]
+    * kernel[kh, kw, c, f]``
+
+    Args:
+        x: ``(N, H, W, C)``, float32 or float64.
+        kernel: ``(KH, KW, C, F)``.
+        bias: ``(F,)`` or None.
+        strides: ``(SH, SW)``.
+        pads: ``((top, bottom), (left, right))`` zero padding.
+
+    Returns:
+        ``(y, cache)``; ``y`` ``(N, OH, OW, F)`` with
+        ``OH = (H + top + bottom - KH) // SH + 1`` (same for ``OW``).
+    """
+    return _conv_forward(x, kernel, bias, strides, pads, relu=False)
+
+
+def conv2d_bias_relu_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
+                             strides: tuple[int, int], pads: Pads
+                             ) -> tuple[np.ndarray, tuple]:
+    """``relu(conv2d_forward(x, kernel, bias, strides, pads))``, fused (see module doc).
+
+    Returns ``(y, cache)`` like :func:`conv2d_forward`; pass the cache to
+    :func:`conv2d_backward` with ``dy`` the gradient of the ReLU's output.
+    """
+    return _conv_forward(x, kernel, bias, strides, pads, relu=True)
+
+
+def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Gradients of the convolution that made ``cache``, given ``dy = dL/dy``.
+
+    With ``g = dy`` (or ``g = dy * (y > 0)`` when the forward fused a ReLU):
+    ``dkernel[kh, kw, c, f] = sum_{n, i, j} x_padded[n, i*SH + kh, j*SW + kw, c] * g[n, i, j, f]``,
+    ``dbias[f] = sum_{n, i, j} g[n, i, j, f]`` and
+    ``dx_padded[n, i*SH + kh, j*SW + kw, c] += kernel[kh, kw, c, f] * g[n, i, j, f]``
+    (cropped back to ``H x W``).
+
+    Args:
+        dy: ``(N, OH, OW, F)``.
+        cache: from :func:`conv2d_forward` or :func:`conv2d_bias_relu_forward`.
+        need_input_grad: False skips ``dx`` (a first layer needs none).
+
+    Returns:
+        ``(dx, dkernel, dbias)``: ``dx`` ``(N, H, W, C)`` or None, ``dkernel``
+        ``(KH, KW, C, F)``, ``dbias`` ``(F,)`` or None when the forward had no bias.
+    """
+    threads = numba.get_num_threads()
+    if cache[0] == "direct":
+        _, x, kernel, strides, pads, has_bias, relu, y = cache
+        dtype = x.dtype
+        dy = np.ascontiguousarray(dy, dtype=dtype)
+        KH, KW, C, F = kernel.shape
+        SH, SW = strides
+        (top, _), (left, _) = pads
+        dkernel64, dbias64 = conv_loops.direct_conv_backward_weights(
+            x, dy, y, relu, KH, KW, SH, SW, top, left, threads)
+        dx = None
+        if need_input_grad:
+            dx = np.empty(x.shape, dtype=dtype)
+            conv_loops.direct_conv_backward_input(dy, y, relu, kernel, SH, SW, top, left, dx)
+        dbias = dbias64.astype(dtype) if has_bias else None
+        return dx, dkernel64.astype(dtype), dbias
+
+    (_, cols, kernel_matrix, x_shape, kernel_shape, strides, pads, has_bias, relu, y,
+     pointwise) = cache
+    dtype = cols.dtype
+    N, H, W, C = x_shape
+    KH, KW, _, F = kernel_shape
+    _, OH, OW, _ = dy.shape
+    dy2d = np.ascontiguousarray(dy, dtype=dtype).reshape(N * OH * OW, F)
+
+    bias_sums = None
+    if relu:
+        g = np.empty_like(dy2d)
+        bias_sums = conv_loops.relu_grad_and_bias_sums(
+            dy2d, y.reshape(N * OH * OW, F), True, threads, g)
+    else:
+        g = dy2d
+        if has_bias:
+            bias_sums = conv_loops.column_sums(g, threads)
+    dbias = bias_sums.astype(dtype) if has_bias else None
+
+    dkernel = np.dot(cols.T, g).reshape(kernel_shape)
+
+    dx = None
+    if need_input_grad:
+        dcols = np.dot(g, kernel_matrix.T)
+        if pointwise:
+            dx = dcols.reshape(x_shape)  # patches are the input cells themselves
+        else:
+            SH, SW = strides
+            (top, _), (left, _) = pads
+            dx = np.empty(x_shape, dtype=dtype)
+            conv_loops.col2im(dcols, KH, KW, SH, SW, top, left, OH, OW, dx)
+    return dx, dkernel, dbias
+
+
+# --------------------------------------------------------------------------------------
+# Max pooling
+# --------------------------------------------------------------------------------------
+
+def _max_pool_forward(x, pool_size, strides, pads, relu):
+    dtype = _float_dtype(x)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    N, H, W, C = x.shape
+    KH, KW = pool_size
+    SH, SW = strides
+    (top, bottom), (left, right) = pads
+    OH = _output_size(H, KH, SH, top, bottom)
+    OW = _output_size(W, KW, SW, left, right)
+    y = np.empty((N, OH, OW, C), dtype=dtype)
+    # The winner's offset kh*KW + kw within its window: one byte for the usual windows.
+    winner = np.empty((N, OH, OW, C), dtype=np.int8 if KH * KW <= 127 else np.int32)
+    pool_loops.max_pool_forward(x, KH, KW, SH, SW, top, left, relu, y, winner)
+    cache = (x.shape, winner, y, relu, pool_size, strides, pads)
+    return y, cache
+
+
+def max_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple[int, int],
+                       pads: Pads) -> tuple[np.ndarray, tuple]:
+    """Max over each ``KH x KW`` window, with the winner's position, in one pass.
+
+    Padded cells never win (they act as ``-inf``); on ties the first maximum in
+    row-major window order wins, and only it gets the gradient.
+
+    Args:
+        x: ``(N, H, W, C)``.
+        pool_size: ``(KH, KW)``.
+        strides: ``(SH, SW)``.
+        pads: ``((top, bottom), (left, right))``.
+
+    Returns:
+        ``(y, cache)``, ``y`` ``(N, OH, OW, C)``, ``OH = (H + top + bottom - KH) // SH + 1``.
+    """
+    return _max_pool_forward(x, pool_size, strides, pads, relu=False)
+
+
+def max_pool2d_relu_forward(x: np.ndarray, pool_size: tuple[int, int],
+                            strides: tuple[int, int], pads: Pads
+                            ) -> tuple[np.ndarray, tuple]:
+    """``max_pool2d_forward(relu(x), ...)`` in one pass (see module doc).
+
+    Its cache goes to :func:`max_pool2d_backward`, which then returns the gradient with
+    respect to the pre-ReLU ``x``.
+    """
+    return _max_pool_forward(x, pool_size, strides, pads, relu=True)
+
+
+def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """Each ``dy[n, i, j, c]`` added to its window's winning cell; zeros elsewhere.
+
+    Args:
+        dy: ``(N, OH, OW, C)``.
+        cache: from :func:`max_pool2d_forward` (or :func:`max_pool2d_relu_forward`).
+
+    Returns:
+        ``dx`` ``(N, H, W, C)``.
+    """
+    x_shape, winner, y, relu, pool_size, strides, pads = cache
+    KH, KW = pool_size
+    SH, SW = strides
+    (top, _), (left, _) = pads
+    dy = np.ascontiguousarray(dy, dtype=y.dtype)
+    dx = np.empty(x_shape, dtype=y.dtype)
+    pool_loops.max_pool_backward(dy, y, relu, winner, KH, KW, SH, SW, top, left, dx)
+    return dx
+
+
+# --------------------------------------------------------------------------------------
+# Average pooling
+# --------------------------------------------------------------------------------------
+
+def avg_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple[int, int],
+                       pads: Pads) -> tuple[np.ndarray, tuple]:
+    """Mean over the real (unpadded) cells of each ``KH x KW`` window.
+
+    Args:
+        x: ``(N, H, W, C)``.
+        pool_size: ``(KH, KW)``.
+        strides: ``(SH, SW)``.
+        pads: ``((top, bottom), (left, right))``.
+
+    Returns:
+        ``(y, cache)``, ``y`` ``(N, OH, OW, C)``, ``OH = (H + top + bottom - KH) // SH + 1``.
+    """
+    dtype = _float_dtype(x)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    N, H, W, C = x.shape
+    KH, KW = pool_size
+    SH, SW = strides
+    (top, bottom), (left, right) = pads
+    OH = _output_size(H, KH, SH, top, bottom)
+    OW = _output_size(W, KW, SW, left, right)
+    y = np.empty((N, OH, OW, C), dtype=dtype)
+    pool_loops.avg_pool_forward(x, KH, KW, SH, SW, top, left, y)
+    return y, (x.shape, dtype, pool_size, strides, pads)
+
+
+def avg_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """``dy / count`` to every real cell of each window (overlaps add up).
+
+    Args:
+        dy: ``(N, OH, OW, C)``.
+        cache: from :func:`avg_pool2d_forward`.
+
+    Returns:
+        ``dx`` ``(N, H, W, C)``.
+    """
+    x_shape, dtype, pool_size, strides, pads = cache
+    KH, KW = pool_size
+    SH, SW = strides
+    (top, _), (left, _) = pads
+    dy = np.ascontiguousarray(dy, dtype=dtype)
+    dx = np.empty(x_shape, dtype=dtype)
+    pool_loops.avg_pool_backward(dy, KH, KW, SH, SW, top, left, dx)
+    return dx

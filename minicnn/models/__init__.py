@@ -1,0 +1,7 @@
+"""``from minicnn import models; models.Sequential()`` as in Keras."""
+
+from minicnn.io import load_model
+from minicnn.models.sequential import Sequential
+from minicnn.models.training import Callback, History
+
+__all__ = ["Sequential", "load_model", "Callback", "History"]

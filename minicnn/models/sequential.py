@@ -1,0 +1,462 @@
+"""Sequential: a stack of layers with Keras's compile / fit / evaluate / predict.
+
+One training step, the heart of the engine::
+
+    y_pred = layer_L(... layer_1(x))                 forward, keeping what backward needs
+    loss   = loss_fn(y, y_pred)                       mean over the batch
+    dy     = d loss / d y_pred                        (or d loss / d logits, see below)
+    for layer in reversed(layers): dy = layer.backward(dy)   parameter grads stored
+    optimizer.apply_gradients(trainable variables)    in-place update
+
+As Keras 3 does, a softmax (sigmoid) output followed by a categorical (binary)
+crossentropy is computed from the logits: exact and stable, with gradient
+``(softmax(z) - y) / N``.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+
+from minicnn import losses as losses_module
+from minicnn import metrics as metrics_module
+from minicnn import optimizers as optimizers_module
+from minicnn import random as minicnn_random
+from minicnn.layers.base import Layer, Shape
+from minicnn.layers.core import InputLayer
+from minicnn.models.progress import ProgressBar
+from minicnn.metrics import Mean
+from minicnn.models.training import (Callback, CallbackList, History, batch_slices, check_features, check_pair,
+                                     check_positive_int, split_validation)
+from minicnn.naming import auto_name
+from minicnn.variables import Variable
+
+
+class Sequential:
+    """A linear stack of layers, used exactly like ``keras.Sequential``.
+
+    Args:
+        layers: optional list; may start with ``Input(shape)``.
+        name: model name (default "sequential", "sequential_1", ...).
+    """
+
+    def __init__(self, layers: list | None = None, name: str | None = None) -> None:
+        self.name = name if name is not None else auto_name("Sequential")
+        self.layers: list[Layer] = []
+        self.input_spec: InputLayer | None = None
+        self.built = False
+        self.optimizer = None
+        self.loss = None
+        self.metrics: list = []
+        self.compiled = False
+        self.stop_training = False
+        self.history: History | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------- structure
+    def add(self, layer) -> None:
+        """Append a layer (or, first, an ``Input``); builds as soon as shapes are known."""
+        if isinstance(layer, InputLayer):
+            if self.layers or self.input_spec is not None:
+                raise ValueError("Input(...) must come first in a Sequential model, "
+                                 "and only once")
+            self.input_spec = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential.add expects a minicnn layer, received {type(layer).__name__}: "
+                f"{layer!r}")
+        if any(existing.name == layer.name for existing in self.layers):
+            raise ValueError(
+                f"All layers added to a Sequential model should have unique names. "
+                f"Name {layer.name!r} is already the name of a layer in this model.")
+        if not self.layers and self.input_spec is None and layer.declared_input_shape:
+            self.input_spec = InputLayer(layer.declared_input_shape)
+        self.layers.append(layer)
+        if self.input_spec is not None:
+            # Build as layers arrive so shape errors point at the layer just added.
+            self.build((None,) + self.input_spec.shape)
+
+    def build(self, input_shape: Shape) -> None:
+        """Build every layer in order for ``input_shape`` (batch axis ``None``)."""
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            elif tuple(layer.input_shape[1:]) != tuple(shape[1:]):
+                raise ValueError(
+                    f"Layer {layer.name!r} was built for input shape {layer.input_shape}, "
+                    f"but receives {shape}")
+            shape = layer.output_shape
+        self.built = bool(self.layers)
+        if self.input_spec is None:
+            self.input_spec = InputLayer(tuple(input_shape[1:]))
+
+    @property
+    def input_shape(self) -> Shape | None:
+        return None if self.input_spec is None else (None,) + self.input_spec.shape
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.layers[-1].output_shape if self.built else None
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called ``name`` (or at ``index``), as ``keras.Model.get_layer``."""
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model only has "
+                    f"{len(self.layers)} layers.")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"No such layer: {name}. Existing layers are: {[l.name for l in self.layers]}.")
+
+    # --------------------------------------------------------------- weights
+    @property
+    def weights(self) -> list[Variable]:
+        return [variable for layer in self.layers for variable in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return [variable for layer in self.layers for variable in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        return [variable for layer in self.layers for variable in layer.non_trainable_weights]
+
+    def count_params(self) -> int:
+        self._require_built("count_params")
+        return sum(layer.count_params() for layer in self.layers)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """All parameter arrays, layer by layer (kernel, bias), as Keras orders them."""
+        return [value for layer in self.layers for value in layer.get_weights()]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Inverse of :meth:`get_weights`; count and every shape are checked first."""
+        self._require_built("set_weights")
+        weights = list(weights)
+        expected = [variable.shape for variable in self.weights]
+        if len(weights) != len(expected):
+            raise ValueError(
+                f"You called `set_weights(weights)` on model {self.name!r} with a weight "
+                f"list of length {len(weights)}, but the model was expecting "
+                f"{len(expected)} weights of shapes {expected}")
+        for index, (value, shape) in enumerate(zip(weights, expected)):
+            if np.shape(value) != shape:
+                raise ValueError(
+                    f"set_weights: weight {index} ({self.weights[index].name}) has shape "
+                    f"{shape}, received an array of shape {np.shape(value)}")
+        position = 0
+        for layer in self.layers:
+            count = len(layer.weights)
+            layer.set_weights(weights[position:position + count])
+            position += count
+
+    # ----------------------------------------------------------------- summary
+    def summary(self, line_length: int | None = None, positions=None, print_fn=None) -> None:
+        """Print Keras 3's summary table (names, output shapes, parameter counts, totals)."""
+        from minicnn.summary import print_summary
+
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+
+    # --------------------------------------------------------------- compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
+        """Choose the optimizer, the loss and the metrics (names or objects, as Keras)."""
+        if loss is None:
+            raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, (str, dict)) or not isinstance(metrics, (list, tuple)):
+            metrics = [metrics]
+        self.metrics = [metrics_module.get(metric, self.loss) for metric in metrics]
+        self.compiled = True
+
+    # ------------------------------------------------------------- computing
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise ValueError(
+                f"Model {self.name!r} has not been built: {what} needs its input shape. "
+                f"Start the model with Input(shape), pass input_shape= to the first layer, "
+                f"or call build((None, ...)).")
+
+    def _require_compiled(self, what: str) -> None:
+        if not self.compiled:
+            raise RuntimeError(
+                f"You must call compile() before {what}(): the model has no loss or "
+                f"optimizer yet.")
+
+    def _prepare_input(self, x) -> np.ndarray:
+        x = check_features(x, "x")
+        if not self.built:
+            if not self.layers:
+                raise ValueError(f"Model {self.name!r} has no layers")
+            self.build((None,) + x.shape[1:])
+        expected = self.input_shape
+        if x.ndim != len(expected) or tuple(x.shape[1:]) != tuple(expected[1:]):
+            raise ValueError(
+                f"Input 0 of model {self.name!r} (first layer {self.layers[0].name!r}) is "
+                f"incompatible: expected shape={expected}, found shape={tuple(x.shape)}")
+        return x
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Run every layer on an already checked batch ``x``."""
+        for layer in self.layers:
+            x = layer.forward(layer.check_input(x) if x.dtype != layer.dtype else x, training)
+        return x
+
+    def backward(self, dy: np.ndarray, from_logits: bool = False,
+                 need_input_grad: bool = False) -> np.ndarray | None:
+        """Backpropagate ``dy`` (d loss / d output) through every layer, in reverse.
+
+        Args:
+            dy: gradient at the model output, or at the last layer's pre-activation
+                when ``from_logits`` is True.
+            need_input_grad: also return d loss / d x (visualizations use it); otherwise
+                backward stops at the first layer whose parameters are trainable.
+        Returns:
+            d loss / d x when ``need_input_grad``, else None.
+        """
+        last = len(self.layers) - 1
+        first = 0
+        if not need_input_grad:
+            trainable = [i for i, layer in enumerate(self.layers) if layer.trainable_weights]
+            if not trainable:
+                return None
+            first = trainable[0]
+        for index in range(last, first - 1, -1):
+            layer = self.layers[index]
+            need_dx = need_input_grad or index > first
+            if index == last and from_logits:
+                dy = layer.backward_from_preactivation(dy, need_dx)
+            else:
+                dy = layer.backward(dy, need_dx)
+        return dy
+
+    def _loss_and_output_gradient(self, y: np.ndarray, y_pred: np.ndarray):
+        """(mean loss, gradient, gradient-is-at-logits) for the batch."""
+        last = self.layers[-1]
+        activation = getattr(last, "activation", None)
+        activation_name = getattr(activation, "name", None)
+        if activation_name is not None and self.loss.uses_cached_logits(activation_name):
+            loss_value, dlogits = self.loss.value_and_gradient_from_logits(
+                y, last.last_preactivation, activation_name)
+            return loss_value, dlogits, True
+        loss_value, gradient = self.loss.value_and_gradient(y, y_pred)
+        return loss_value, gradient, False
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        y_pred = self.forward(x, training=True)
+        loss_value, gradient, from_logits = self._loss_and_output_gradient(y, y_pred)
+        self.backward(gradient, from_logits=from_logits)
+        self.optimizer.apply_gradients(self.trainable_weights)
+        return loss_value, y_pred
+
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Layers keep no backward state while predicting (saves memory on big inputs).
+
+        The last layer still keeps its pre-activation: the loss is computed from the
+        logits in evaluation too, as Keras does.
+        """
+        hidden = self.layers[:-1]
+        saved = [layer.keep_for_backward for layer in hidden]
+        for layer in hidden:
+            layer.keep_for_backward = False
+        try:
+            yield
+        finally:
+            for layer, keep in zip(hidden, saved):
+                layer.keep_for_backward = keep
+
+    def __call__(self, x, training: bool = False) -> np.ndarray:
+        x = self._prepare_input(x)
+        return self.forward(x, training=training)
+
+    # ------------------------------------------------------------ public API
+    def predict(self, x, batch_size: int | None = None, verbose="auto") -> np.ndarray:
+        """Outputs for ``x`` computed in batches (default 32, as Keras)."""
+        x = self._prepare_input(x)
+        batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        slices = list(batch_slices(len(x), batch_size))
+        bar = ProgressBar(len(slices)) if _verbosity(verbose) == 1 else None
+        outputs = []
+        with self._inference():
+            for step, batch in enumerate(slices, 1):
+                outputs.append(self.forward(x[batch], training=False))
+                if bar:
+                    bar.update(step, {})
+        if bar:
+            bar.finish({})
+        return np.concatenate(outputs, axis=0)
+
+    def predict_on_batch(self, x) -> np.ndarray:
+        return self.predict(x, batch_size=len(np.asarray(x)), verbose=0)
+
+    def _check_targets(self, y: np.ndarray, y_pred_shape: Shape) -> None:
+        """Labels must suit the loss (one-hot vs integer, class range) before any work."""
+        # A zero-stride stand-in for the predictions: the loss checks shapes, not values.
+        stand_in = np.broadcast_to(np.zeros((), dtype=np.float32), (len(y),) + y_pred_shape[1:])
+        self.loss._check_labels(y, stand_in)
+
+    def evaluate(self, x, y, batch_size: int | None = None, verbose="auto",
+                 return_dict: bool = False):
+        """Mean loss (and metrics) over ``(x, y)``: a float, or [loss, *metrics] as Keras."""
+        self._require_compiled("evaluate")
+        x, y = check_pair(x, y)
+        x = self._prepare_input(x)
+        self._check_targets(y, self.output_shape)
+        batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        slices = list(batch_slices(len(x), batch_size))
+        bar = ProgressBar(len(slices)) if _verbosity(verbose) == 1 else None
+        trackers = {name: Mean() for name in self.metrics_names}
+        with self._inference():
+            for step, batch in enumerate(slices, 1):
+                y_pred = self.forward(x[batch], training=False)
+                logs = self._batch_logs(y[batch], y_pred, loss_value=None)
+                for name, value in logs.items():
+                    trackers[name].update(value, len(y_pred))
+                if bar:
+                    bar.update(step, {k: t.result() for k, t in trackers.items()})
+        results = {name: tracker.result() for name, tracker in trackers.items()}
+        if bar:
+            bar.finish(results)
+        return _keras_return(results, return_dict)
+
+    def _batch_logs(self, y: np.ndarray, y_pred: np.ndarray, loss_value) -> dict[str, float]:
+        if loss_value is None:
+            loss_value, _, _ = self._loss_and_output_gradient(y, y_pred)
+        logs = {"loss": float(loss_value)}
+        for metric in self.metrics:
+            logs[metric.name] = float(metric(y, y_pred))
+        return logs
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return ["loss"] + [metric.name for metric in self.metrics]
+
+    def train_on_batch(self, x, y, return_dict: bool = False):
+        """One optimizer step on one batch; returns the loss (and metrics) before the step."""
+        self._require_compiled("train_on_batch")
+        x, y = check_pair(x, y)
+        x = self._prepare_input(x)
+        self._check_targets(y, self.output_shape)
+        loss_value, y_pred = self._train_step(x, y)
+        return _keras_return(self._batch_logs(y, y_pred, loss_value), return_dict)
+
+    def test_on_batch(self, x, y, return_dict: bool = False):
+        return self.evaluate(x, y, batch_size=len(np.asarray(x)), verbose=0,
+                             return_dict=return_dict)
+
+    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
+            verbose="auto", callbacks: list[Callback] | None = None,
+            validation_split: float = 0.0, validation_data=None, shuffle: bool = True,
+            initial_epoch: int = 0) -> History:
+        """Train for ``epochs`` passes over ``(x, y)``; returns a :class:`History`.
+
+        As in Keras: ``batch_size`` defaults to 32; ``validation_split`` holds out the
+        *last* fraction of the data (before shuffling); ``validation_data`` overrides it;
+        ``shuffle`` reshuffles the training samples every epoch; ``verbose`` 1 shows a
+        live progress bar, 2 one line per epoch, 0 nothing.
+        """
+        self._require_compiled("fit")
+        x, y = check_pair(x, y)
+        x = self._prepare_input(x)
+        self._check_targets(y, self.output_shape)
+        batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        epochs = check_positive_int(epochs, "epochs")
+        verbosity = _verbosity(verbose)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            x_val, y_val = check_pair(*validation_data)
+            x_val = self._prepare_input(x_val)
+            self._check_targets(y_val, self.output_shape)
+        elif validation_split:
+            (x, y), (x_val, y_val) = split_validation(x, y, validation_split)
+        else:
+            x_val = y_val = None
+
+        history = History()
+        callback_list = CallbackList([history] + list(callbacks or []), self)
+        self.history = history
+        self.stop_training = False
+        callback_list.on_train_begin()
+        steps = -(-len(x) // batch_size)
+        for epoch in range(initial_epoch, epochs):
+            if verbosity:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            callback_list.on_epoch_begin(epoch)
+            started = time.perf_counter()
+            order = minicnn_random.generator().permutation(len(x)) if shuffle else None
+            trackers = {name: Mean() for name in self.metrics_names}
+            bar = ProgressBar(steps) if verbosity == 1 else None
+            for step, batch in enumerate(batch_slices(len(x), batch_size)):
+                callback_list.on_train_batch_begin(step)
+                index = order[batch] if order is not None else batch
+                x_batch, y_batch = x[index], y[index]
+                loss_value, y_pred = self._train_step(x_batch, y_batch)
+                for name, value in self._batch_logs(y_batch, y_pred, loss_value).items():
+                    trackers[name].update(value, len(x_batch))
+                logs = {name: tracker.result() for name, tracker in trackers.items()}
+                callback_list.on_train_batch_end(step, logs)
+                if bar:
+                    bar.update(step + 1, logs)
+            logs = {name: tracker.result() for name, tracker in trackers.items()}
+            if x_val is not None:
+                validation = self.evaluate(x_val, y_val, batch_size=batch_size, verbose=0,
+                                           return_dict=True)
+                logs.update({f"val_{name}": value for name, value in validation.items()})
+            epoch_seconds = time.perf_counter() - started
+            if bar:
+                bar.finish(logs)
+            elif verbosity == 2:
+                print(f"{steps}/{steps} - {epoch_seconds:.0f}s"
+                      + "".join(f" - {k}: {v:.4f}" for k, v in logs.items()), flush=True)
+            callback_list.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end()
+        return history
+
+    # ----------------------------------------------------------- save / load
+    def save(self, path: str) -> None:
+        """Write architecture and weights to one ``.npz`` file, atomically."""
+        from minicnn.io import save_model
+
+        save_model(self, path)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name,
+                "input_shape": None if self.input_spec is None else list(self.input_spec.shape),
+                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self.layers]}
+
+    def __repr__(self) -> str:
+        return f"<Sequential name={self.name!r} layers={len(self.layers)}>"
+
+
+def _verbosity(verbose) -> int:
+    """Keras's "auto" means 1 (a live bar)."""
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', received {verbose!r}")
+    return int(verbose)
+
+
+def _keras_return(results: dict[str, float], return_dict: bool):
+    """Keras returns the loss alone without metrics, else [loss, *metrics]."""
+    if return_dict:
+        return results
+    values = list(results.values())
+    return values[0] if len(values) == 1 else values
