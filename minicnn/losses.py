@@ -311,7 +311,7 @@ class SparseCategoricalCrossentropy(Loss):
                 index = np.argwhere(not_integral | ~np.isfinite(labels))[0]
                 raise ValueError(
                     f"{self.function_name} expects integer labels, received "
-                    f"{labels[tuple(index)]!r} at index {tuple(int(i) for i in index)}")
+                    f"{labels[tuple(index)].item()!r} at index {tuple(int(i) for i in index)}")
         out_of_range = (labels < 0) | (labels >= classes)
         if np.any(out_of_range):
             index = np.argwhere(out_of_range)[0]
