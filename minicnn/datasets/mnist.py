@@ -121,16 +121,16 @@ class DatasetError(RuntimeError):
 class ChecksumError(DatasetError):
     """A file's (or its arrays') SHA-256 is not the expected one.
 
-    The message names the file, the expected and the received SHA-256.
+    The message names the file, the expected and the received SHA-256:
+    ``SHA-256 mismatch for <what> <path>: expected <hex>, received <hex>[ (detail)]``.
+    Attributes ``path``, ``expected``, ``received`` hold the same.
     """
 
     def __init__(self, path: str | os.PathLike[str], expected: str, received: str, what: str = "file") -> None:
-        self.path = Path(path)
+        self.path = os.fspath(path)  # a file path, or the URL of a download
         self.expected = expected
         self.received = received
-        super().__init__(
-            f"SHA-256 mismatch for {what} {self.path}: expected {expected}, received {received}"
-        )
+        super().__init__(f"SHA-256 mismatch for {what} {self.path}: expected {expected}, received {received}")
 
 
 # ----------------------------------------------------------------------------
