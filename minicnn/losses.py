@@ -35,6 +35,13 @@ EPSILON = 1e-7  # keras.backend.epsilon()
 LOGIT_CACHING_ACTIVATIONS = ("softmax", "sigmoid")
 
 
+def _require_default(owner: str, name: str, value, default) -> None:
+    """Keras arguments minicnn keeps at their default (so Keras configs round-trip)."""
+    if value != default:
+        raise ValueError(f"{owner}: {name}={value!r} is not supported by minicnn; only "
+                         f"Keras's default {name}={default!r} is")
+
+
 def _as_float_predictions(y_pred: np.ndarray) -> np.ndarray:
     y_pred = np.asarray(y_pred)
     if not np.issubdtype(y_pred.dtype, np.floating):
@@ -128,7 +135,16 @@ class Loss:
         gradient /= gradient.dtype.type(max(count, 1))
         return float(total) / max(count, 1), gradient
 
+    def check_labels(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        """Raise ``ValueError`` if ``y_true`` does not suit this loss for ``y_pred``.
+
+        Only shapes, dtypes and (sparse) label values are read, so ``y_pred`` may be a
+        zero-stride stand-in of the right shape.
+        """
+        self._check_labels(y_true, _as_float_predictions(y_pred))
+
     def get_config(self) -> dict:
+        """Constructor arguments, with Keras's keys (``from_config`` rebuilds the loss)."""
         return {"name": self.name, "reduction": self.reduction}
 
     @classmethod
@@ -208,9 +224,10 @@ class CategoricalCrossentropy(Loss):
 
     function_name = "categorical_crossentropy"
 
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
                  name: str | None = None, reduction: str = "sum_over_batch_size") -> None:
         super().__init__(name=name, reduction=reduction)
+        _require_default(self.function_name, "axis", axis, -1)
         if not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"{self.function_name}: label_smoothing must be in [0, 1], "
                              f"received {label_smoothing!r}")
@@ -219,7 +236,7 @@ class CategoricalCrossentropy(Loss):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing}
+                "label_smoothing": self.label_smoothing, "axis": -1}
 
     def uses_cached_logits(self, activation_name: str) -> bool:
         return activation_name in LOGIT_CACHING_ACTIVATIONS
@@ -279,13 +296,14 @@ class SparseCategoricalCrossentropy(Loss):
 
     function_name = "sparse_categorical_crossentropy"
 
-    def __init__(self, from_logits: bool = False, name: str | None = None,
-                 reduction: str = "sum_over_batch_size") -> None:
+    def __init__(self, from_logits: bool = False, ignore_class: int | None = None,
+                 name: str | None = None, reduction: str = "sum_over_batch_size") -> None:
         super().__init__(name=name, reduction=reduction)
+        _require_default(self.function_name, "ignore_class", ignore_class, None)
         self.from_logits = bool(from_logits)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "from_logits": self.from_logits}
+        return {**super().get_config(), "from_logits": self.from_logits, "ignore_class": None}
 
     def uses_cached_logits(self, activation_name: str) -> bool:
         return activation_name in LOGIT_CACHING_ACTIVATIONS
@@ -376,9 +394,10 @@ class BinaryCrossentropy(Loss):
 
     function_name = "binary_crossentropy"
 
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
                  name: str | None = None, reduction: str = "sum_over_batch_size") -> None:
         super().__init__(name=name, reduction=reduction)
+        _require_default(self.function_name, "axis", axis, -1)
         if not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"{self.function_name}: label_smoothing must be in [0, 1], "
                              f"received {label_smoothing!r}")
@@ -387,7 +406,7 @@ class BinaryCrossentropy(Loss):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing}
+                "label_smoothing": self.label_smoothing, "axis": -1}
 
     def uses_cached_logits(self, activation_name: str) -> bool:
         return activation_name in LOGIT_CACHING_ACTIVATIONS
@@ -452,14 +471,17 @@ _LOSSES: dict[str, type[Loss]] = {
 _CLASS_NAMES = {cls.__name__: cls for cls in set(_LOSSES.values())}
 
 
-def get(identifier: str | Loss) -> Loss:
-    """Resolve a loss from its Keras name (or class name) or return an instance unchanged.
+def get(identifier: str | dict | Loss) -> Loss:
+    """Resolve a loss from its Keras name (or class name), a config dict (see
+    :func:`from_config`), or return a Loss instance unchanged.
 
     Raises:
         ValueError: the name is not one of the known losses.
     """
     if isinstance(identifier, Loss):
         return identifier
+    if isinstance(identifier, dict):
+        return from_config(identifier)
     if isinstance(identifier, str):
         if identifier in _CLASS_NAMES:
             return _CLASS_NAMES[identifier]()
@@ -470,3 +492,36 @@ def get(identifier: str | Loss) -> Loss:
     raise ValueError(
         f"unknown loss {identifier!r}; expected one of {sorted(_LOSSES)}, "
         f"{sorted(_CLASS_NAMES)} or a Loss instance")
+
+
+def serialize(loss: Loss) -> dict:
+    """``{"class_name": "CategoricalCrossentropy", "config": loss.get_config()}``, as Keras."""
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def from_config(config: dict) -> Loss:
+    """Rebuild a loss from :func:`serialize`'s dict or from a plain ``get_config()``.
+
+    A plain config (Keras's keys, which name no class) is recognised by its keys
+    (``ignore_class``: sparse; no ``from_logits``: mean squared error) and, for the
+    two that share their keys (categorical and binary cross-entropy), by its name.
+
+    Raises:
+        ValueError: the class cannot be told from ``config``.
+    """
+    if "class_name" in config:
+        cls = _CLASS_NAMES.get(config["class_name"]) or _LOSSES.get(str(config["class_name"]).lower())
+        if cls is None:
+            raise ValueError(f"unknown loss class {config['class_name']!r}; expected one of "
+                             f"{sorted(_CLASS_NAMES)}")
+        return cls.from_config(dict(config.get("config", {})))
+    keys = set(config)
+    candidates = {cls for cls in _CLASS_NAMES.values() if set(cls().get_config()) == keys}
+    by_name = _LOSSES.get(str(config.get("name", "")).lower())
+    if len(candidates) > 1 and by_name in candidates:
+        candidates = {by_name}
+    if len(candidates) != 1:
+        raise ValueError(
+            f"cannot tell which loss this config is for ({config!r}); "
+            "pass losses.serialize(loss), which names the class")
+    return candidates.pop().from_config(dict(config))

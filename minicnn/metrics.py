@@ -97,7 +97,8 @@ _CLASS_NAMES = {
 class Metric:
     """A stateless batch metric: ``metric(y_true, y_pred)`` is its mean over the batch.
 
-    ``name`` is what ``fit`` reports (``"accuracy"`` when the user wrote "accuracy").
+    ``name`` is what ``fit`` reports (``"accuracy"`` when the user wrote "accuracy");
+    ``identifier`` is the string ``get`` rebuilds it from (saved with a model).
     For ``"accuracy"``/``"acc"`` the concrete function is chosen from the shapes on
     each call (:func:`resolve_accuracy`); ``resolved`` says which one was used last.
     """
@@ -105,6 +106,7 @@ class Metric:
     def __init__(self, name: str, function_name: str | None = None,
                  threshold: float = 0.5) -> None:
         self.name = name
+        self.identifier = name
         self.function_name = function_name  # None: resolve "accuracy" from the shapes
         self.threshold = threshold
         self.resolved: str | None = function_name

@@ -147,18 +147,27 @@ class Optimizer:
                 for variable in variables
                 for name in group]
 
-    def get_state(self) -> dict:
+    def get_state(self, variables: list[Variable] | None = None) -> dict:
         """The optimizer's state: ``{"iterations": int, "slots": [arrays]}`` (copies).
 
-        The slots are listed for the variables in the order the optimizer first
-        saw them, in Keras's order: each slot group in turn (Adam: momentum and
+        Args:
+            variables: the variables to list the slots of, in this order (a model
+                passes its trainable weights); default: every variable the optimizer
+                has seen, in the order it first saw them.  A variable not updated yet
+                contributes zeros, the value its slots would start from.
+
+        The slots follow Keras's order: each slot group in turn (Adam: momentum and
         velocity interleaved per variable, then velocity_hat; RMSprop: all
         velocities, then momentums, then average gradients), which is Keras's
         ``optimizer.variables[2:]`` (after iterations and learning_rate).
         """
-        return {"iterations": int(self.iterations),
-                "slots": [self._slots[variable][name].copy()
-                          for name, variable in self._slot_layout(self._variables)]}
+        variables = self._variables if variables is None else list(variables)
+        slots = []
+        for name, variable in self._slot_layout(variables):
+            variable_slots = self._slots.get(variable)
+            slots.append(variable_slots[name].copy() if variable_slots is not None
+                         else np.zeros_like(variable.value))
+        return {"iterations": int(self.iterations), "slots": slots}
 
     def set_state(self, state: dict, variables: list[Variable]) -> None:
         """Restore ``get_state()``'s result onto ``variables`` (same order as when saved).
@@ -376,19 +385,53 @@ class Adam(Optimizer):
 
 
 _OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+_CLASSES: dict[str, type[Optimizer]] = {"SGD": SGD, "RMSprop": RMSprop, "Adam": Adam}
+# A flat get_config() names no class; these keys belong to exactly one optimizer each.
+_DISTINCTIVE_KEYS = {"nesterov": SGD, "rho": RMSprop, "centered": RMSprop,
+                     "beta_1": Adam, "beta_2": Adam, "amsgrad": Adam}
 
 
-def get(identifier: str | Optimizer) -> Optimizer:
+def get(identifier: str | dict | Optimizer) -> Optimizer:
     """Resolve ``"sgd"``, ``"rmsprop"`` or ``"adam"`` (any case) with default arguments,
-    or return an Optimizer instance unchanged.
+    a config dict (see :func:`from_config`), or return an Optimizer instance unchanged.
 
     Raises:
         ValueError: an unknown name.
     """
     if isinstance(identifier, Optimizer):
         return identifier
+    if isinstance(identifier, dict):
+        return from_config(identifier)
     if isinstance(identifier, str) and identifier.lower() in _OPTIMIZERS:
         return _OPTIMIZERS[identifier.lower()]()
     raise ValueError(
         f"unknown optimizer {identifier!r}; expected one of {sorted(_OPTIMIZERS)} "
         "(any case) or an Optimizer instance")
+
+
+def serialize(optimizer: Optimizer) -> dict:
+    """``{"class_name": "Adam", "config": optimizer.get_config()}``, as Keras's serialize."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def from_config(config: dict) -> Optimizer:
+    """Rebuild an optimizer from :func:`serialize`'s dict or from a plain ``get_config()``.
+
+    A plain config is recognised by the hyperparameters only one optimizer has
+    (``nesterov``: SGD, ``rho``/``centered``: RMSprop, ``beta_1``/``amsgrad``: Adam).
+
+    Raises:
+        ValueError: the class cannot be told from ``config``.
+    """
+    if "class_name" in config:
+        cls = _CLASSES.get(config["class_name"]) or _OPTIMIZERS.get(str(config["class_name"]).lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer class {config['class_name']!r}; expected one "
+                             f"of {sorted(_CLASSES)}")
+        return cls.from_config(dict(config.get("config", {})))
+    classes = {_DISTINCTIVE_KEYS[key] for key in config if key in _DISTINCTIVE_KEYS}
+    if len(classes) != 1:
+        raise ValueError(
+            f"cannot tell which optimizer this config is for (keys {sorted(config)}); "
+            "pass optimizers.serialize(optimizer), which names the class")
+    return classes.pop().from_config(dict(config))

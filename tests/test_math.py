@@ -315,6 +315,33 @@ def test_loss_get_names_and_errors():
         losses.get("hinge")
     assert losses.CategoricalCrossentropy.from_config(
         losses.CategoricalCrossentropy(from_logits=True).get_config()).from_logits
+    with pytest.raises(ValueError, match="axis=1 is not supported"):
+        losses.CategoricalCrossentropy(axis=1)
+
+
+def test_loss_configs_round_trip_through_module_from_config():
+    for loss in [losses.CategoricalCrossentropy(label_smoothing=0.1),
+                 losses.SparseCategoricalCrossentropy(from_logits=True),
+                 losses.BinaryCrossentropy(from_logits=True), losses.get("mse"),
+                 losses.BinaryCrossentropy(name="custom")]:
+        rebuilt = losses.from_config(losses.serialize(loss))
+        assert type(rebuilt) is type(loss) and rebuilt.get_config() == loss.get_config()
+        if loss.name != "custom":  # a plain config is told apart by its keys and name
+            assert type(losses.get(loss.get_config())) is type(loss)
+    with pytest.raises(ValueError, match="losses.serialize"):
+        losses.from_config(losses.BinaryCrossentropy(name="custom").get_config())
+    stand_in = np.broadcast_to(np.zeros((), np.float32), (3, 10))
+    losses.get("sparse_categorical_crossentropy").check_labels(np.array([1, 2, 9]), stand_in)
+    with pytest.raises(ValueError, match="received 10"):
+        losses.get("sparse_categorical_crossentropy").check_labels(np.array([1, 2, 10]), stand_in)
+
+
+@pytest.mark.keras
+def test_loss_configs_have_keras_keys():
+    keras = _keras()
+    for name in ["CategoricalCrossentropy", "SparseCategoricalCrossentropy",
+                 "BinaryCrossentropy", "MeanSquaredError"]:
+        assert getattr(losses, name)().get_config() == getattr(keras.losses, name)().get_config()
 
 
 # ---------------------------------------------------------------------------------- metrics
@@ -369,6 +396,8 @@ def test_accuracy_resolution_matches_keras_compile_utils():
 def test_metric_get_errors_and_mean_helper():
     with pytest.raises(ValueError, match=r"'auc'.*accuracy"):
         metrics.get("auc")
+    assert metrics.get("acc").identifier == "acc"
+    assert metrics.get(metrics.get("acc").identifier).name == "acc"
     assert metrics.get("SparseCategoricalAccuracy").resolved == "sparse_categorical_accuracy"
     mean = metrics.Mean("loss")
     assert mean.result() == 0.0
@@ -486,6 +515,23 @@ def test_optimizer_state_round_trip_resumes_exactly():
             np.testing.assert_array_equal(a.value, b.value)
         with pytest.raises(ValueError, match="slot arrays"):
             optimizer_class(**options).set_state(state, resumed[:2])
+        # Listing the slots for given variables: the same arrays, or zeros before any step.
+        listed = first_optimizer.get_state(first)["slots"]
+        assert all(np.array_equal(a, b) for a, b in zip(listed, state["slots"]))
+        fresh = optimizer_class(**options).get_state(first)
+        assert fresh["iterations"] == 0 and len(fresh["slots"]) == len(state["slots"])
+        assert all(not slot.any() for slot in fresh["slots"])
+
+
+def test_optimizer_module_from_config_and_serialize():
+    for optimizer in [optimizers.SGD(momentum=0.5, nesterov=True), optimizers.RMSprop(centered=True),
+                      optimizers.Adam(learning_rate=0.01, amsgrad=True, name="mine")]:
+        for form in (optimizer.get_config(), optimizers.serialize(optimizer)):
+            rebuilt = optimizers.from_config(form)
+            assert type(rebuilt) is type(optimizer) and rebuilt.get_config() == optimizer.get_config()
+        assert type(optimizers.get(optimizers.serialize(optimizer))) is type(optimizer)
+    with pytest.raises(ValueError, match="optimizers.serialize"):
+        optimizers.from_config({"learning_rate": 0.1})
 
 
 def test_optimizer_get_and_argument_errors():
