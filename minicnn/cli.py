@@ -38,7 +38,17 @@ def command_train(arguments: argparse.Namespace) -> int:
     train_mnist(model_name=arguments.model, epochs=arguments.epochs,
                 batch_size=arguments.batch_size, optimizer=arguments.optimizer,
                 backend=arguments.backend, out=arguments.out, seed=arguments.seed,
-                verbose=arguments.verbose)
+                verbose=arguments.verbose, validation_split=arguments.validation_split)
+    return 0
+
+
+def command_experiment(arguments: argparse.Namespace) -> int:
+    from minicnn.experiments import downsampling
+
+    downsampling.run(epochs=arguments.epochs, out=arguments.out, seed=arguments.seed,
+                     batch_size=arguments.batch_size, optimizer=arguments.optimizer,
+                     backend=arguments.backend, variants=arguments.variants,
+                     verbose=arguments.verbose)
     return 0
 
 
@@ -69,7 +79,24 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="runs/mnist")
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
+    train.add_argument("--validation-split", type=float, default=0.0,
+                       help="hold out this fraction of the training images for validation "
+                            "curves (default 0: the seed trains on all and tests after)")
     train.set_defaults(handler=command_train)
+
+    experiment = commands.add_parser("experiment", help="run a study that compares models")
+    experiment.add_argument("study", choices=["downsampling"])
+    experiment.add_argument("--epochs", type=int, default=2)
+    experiment.add_argument("--batch-size", type=int, default=64)
+    experiment.add_argument("--optimizer", default="rmsprop")
+    experiment.add_argument("--backend", choices=["numba", "numpy", "reference"], default=None)
+    experiment.add_argument("--out", default="runs/downsampling")
+    experiment.add_argument("--seed", type=int, default=None)
+    experiment.add_argument("--variants", nargs="+", default=None,
+                            choices=["max-pool", "avg-pool", "strided-conv", "no-downsampling"],
+                            help="run only these models (default: all four)")
+    experiment.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
+    experiment.set_defaults(handler=command_experiment)
 
     data = commands.add_parser("data", help="fetch and verify a dataset, print its path")
     data.add_argument("dataset", choices=["mnist"])

@@ -1,0 +1,245 @@
+"""``minicnn train mnist``: the seed's MNIST recipe end to end, measured and saved.
+
+The recipe (the seed's, and Keras's)::
+
+    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    x = x.reshape((N, 28, 28, 1)).astype("float32") / 255     # (N, 784) for the dense model
+    y = to_categorical(y)
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=5, batch_size=64)      # 128 for the dense model
+    test_loss, test_acc = model.evaluate(x_test, y_test)
+
+What a run leaves in ``OUT``:
+
+* ``model.npz``: the trained model (``minicnn.load_model`` reads it back);
+* ``metrics.json``: test accuracy and loss, the seconds of every epoch, the training
+  history, the options, the backend, the minicnn version and the seed;
+* ``curves.png``: accuracy and loss per epoch (validation too when asked for), with
+  the test result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minicnn.models.training import Callback
+
+__all__ = ["EpochTimer", "default_batch_size", "load_mnist_arrays", "train_mnist",
+           "compile_and_fit", "write_json", "METRICS_FILE", "MODEL_FILE", "CURVES_FILE"]
+
+MODEL_FILE = "model.npz"
+METRICS_FILE = "metrics.json"
+CURVES_FILE = "curves.png"
+
+# The seed's batch sizes: 64 for the convnet (chapter 5), 128 for the dense network (chapter 2).
+_DENSE_BATCH_SIZE = 128
+_CONVNET_BATCH_SIZE = 64
+
+
+class EpochTimer(Callback):
+    """Records the wall-clock seconds of every epoch in ``epoch_seconds``.
+
+    Measured from ``on_epoch_begin`` to ``on_epoch_end``, so an epoch's time includes
+    its validation pass (when there is one) but not the model building or the test
+    evaluation.
+    """
+
+    def __init__(self) -> None:
+        self.epoch_seconds: list[float] = []
+        self._started: float | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._started is not None:
+            self.epoch_seconds.append(time.perf_counter() - self._started)
+            self._started = None
+
+
+def default_batch_size(model_name: str) -> int:
+    """The seed's batch size for ``model_name``: 128 for ``dense``, 64 for the convnets."""
+    return _DENSE_BATCH_SIZE if model_name == "dense" else _CONVNET_BATCH_SIZE
+
+
+def load_mnist_arrays(flatten: bool) -> tuple[tuple[np.ndarray, np.ndarray],
+                                              tuple[np.ndarray, np.ndarray]]:
+    """MNIST preprocessed as the seed does: pixels / 255 in float32, one-hot labels.
+
+    Args:
+        flatten: images as (N, 784) vectors (the dense model) instead of (N, 28, 28, 1).
+    Returns:
+        ``((x_train, y_train), (x_test, y_test))``: x float32 in [0, 1],
+        y float32 one-hot (N, 10). ``MINICNN_MNIST_SUBSET=N`` keeps the first N of each.
+    """
+    from minicnn.datasets import mnist
+    from minicnn.utils import to_categorical
+
+    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+
+    def images(x: np.ndarray) -> np.ndarray:
+        shape = (len(x), 28 * 28) if flatten else (len(x), 28, 28, 1)
+        return x.reshape(shape).astype("float32") / 255
+
+    return ((images(x_train), to_categorical(y_train, 10)),
+            (images(x_test), to_categorical(y_test, 10)))
+
+
+def compile_and_fit(model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                    *, epochs: int, batch_size: int, optimizer: str, verbose: int,
+                    validation_split: float = 0.0) -> dict[str, Any]:
+    """Compile ``model`` with the seed's loss, train it, then evaluate it on the test set.
+
+    Returns:
+        ``{"test_loss", "test_accuracy", "epoch_seconds", "seconds_per_epoch",
+        "history"}``; ``seconds_per_epoch`` is the mean over epochs.
+    """
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    timer = EpochTimer()
+    history = model.fit(*train, epochs=epochs, batch_size=batch_size, verbose=verbose,
+                        callbacks=[timer], validation_split=validation_split)
+    test_loss, test_accuracy = model.evaluate(*test, batch_size=batch_size, verbose=0)
+    return {
+        "test_loss": float(test_loss),
+        "test_accuracy": float(test_accuracy),
+        "epoch_seconds": timer.epoch_seconds,
+        "seconds_per_epoch": float(np.mean(timer.epoch_seconds)),
+        "history": history.history,
+    }
+
+
+def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
+    """Write ``data`` as indented JSON, atomically (a reader never sees half a file)."""
+    from minicnn.io import atomic_write
+
+    text = json.dumps(data, indent=2) + "\n"
+    return atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def machine_description() -> dict[str, Any]:
+    """What the timings depend on: CPU count, platform, NumPy and Numba versions."""
+    description: dict[str, Any] = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                                   "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import numba
+
+        description["numba"] = numba.__version__
+    except ImportError:
+        pass
+    return description
+
+
+class _Backend:
+    """Use a kernel backend inside a ``with`` block, then restore the previous one.
+
+    ``minicnn.set_backend`` is process-wide; restoring it keeps a library call (or a
+    test) from changing the backend of whatever runs next.
+    """
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+        self.previous: str | None = None
+
+    def __enter__(self) -> str:
+        from minicnn.backend import get_backend_name, set_backend
+
+        self.previous = get_backend_name()
+        if self.name is not None:
+            set_backend(self.name)
+        return get_backend_name()
+
+    def __exit__(self, *exc_info: object) -> None:
+        from minicnn.backend import set_backend
+
+        if self.previous is not None:
+            set_backend(self.previous)
+
+
+def use_backend(name: str | None) -> _Backend:
+    """``with use_backend("numpy") as active: ...``; ``None`` keeps the current one."""
+    return _Backend(name)
+
+
+def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | None = None,
+                optimizer: str = "rmsprop", backend: str | None = None,
+                out: str | os.PathLike[str] = "runs/mnist", seed: int | None = None,
+                verbose: int = 1, validation_split: float = 0.0) -> dict[str, Any]:
+    """Train one of the seed's MNIST models, evaluate it on the test set, save everything.
+
+    Args:
+        model_name: ``"convnet"``, ``"dense"`` or ``"no-max-pool"`` (see
+            :data:`minicnn.applications.mnist_models.MNIST_MODELS`).
+        epochs: passes over the 60,000 training images (the seed: 5).
+        batch_size: default :func:`default_batch_size` (64 convnets, 128 dense).
+        optimizer: a name ``compile`` accepts (the seed: ``"rmsprop"``).
+        backend: ``"numba"``, ``"numpy"`` or ``"reference"``; default the active one.
+            The previous backend is restored afterwards.
+        out: folder for ``model.npz``, ``metrics.json`` and ``curves.png``.
+        seed: makes the run repeatable (weights, shuffling) via ``set_random_seed``.
+        verbose: 1 a live progress bar and one line per epoch, 2 one line per epoch, 0 quiet.
+        validation_split: fraction of the training images held out (the last ones,
+            as Keras) to plot validation curves; 0 (the seed's choice) trains on all.
+    Returns:
+        the dict written to ``metrics.json``.
+    Raises:
+        ValueError: unknown model name, bad option values.
+    """
+    import minicnn
+    from minicnn.applications.mnist_models import MNIST_MODELS
+
+    if model_name not in MNIST_MODELS:
+        raise ValueError(f"unknown MNIST model {model_name!r}; expected one of {sorted(MNIST_MODELS)}")
+    batch_size = default_batch_size(model_name) if batch_size is None else batch_size
+    out = Path(out)
+    with use_backend(backend) as backend_name:
+        if seed is not None:
+            minicnn.set_random_seed(seed)
+        model = MNIST_MODELS[model_name]()
+        train, test = load_mnist_arrays(flatten=model_name == "dense")
+        if verbose:
+            print(f"minicnn: training {model_name} ({model.count_params():,} parameters) on "
+                  f"{len(train[0]):,} images, backend {backend_name}, batch {batch_size}, "
+                  f"{optimizer}", flush=True)
+        result = compile_and_fit(model, train, test, epochs=epochs, batch_size=batch_size,
+                                 optimizer=optimizer, verbose=verbose,
+                                 validation_split=validation_split)
+    if verbose:
+        print(f"test loss: {result['test_loss']:.4f} - test accuracy: {result['test_accuracy']:.4f} "
+              f"- {result['seconds_per_epoch']:.1f} s per epoch", flush=True)
+
+    metrics = {
+        "test_accuracy": result["test_accuracy"],
+        "test_loss": result["test_loss"],
+        "epoch_seconds": result["epoch_seconds"],
+        "seconds_per_epoch": result["seconds_per_epoch"],
+        "history": result["history"],
+        "options": {"dataset": "mnist", "model": model_name, "epochs": epochs,
+                    "batch_size": batch_size, "optimizer": optimizer,
+                    "validation_split": validation_split, "seed": seed},
+        "backend": backend_name,
+        "minicnn_version": minicnn.__version__,
+        "seed": seed,
+        "parameters": model.count_params(),
+        # Keras's split keeps floor(N * (1 - split)) images for training.
+        "train_images": int(np.floor(len(train[0]) * (1.0 - validation_split))),
+        "validation_images": len(train[0]) - int(np.floor(len(train[0]) * (1.0 - validation_split))),
+        "test_images": len(test[0]),
+        "machine": machine_description(),
+    }
+    model.save(str(out / MODEL_FILE))
+    write_json(out / METRICS_FILE, metrics)
+    from minicnn.plots import plot_training_curves
+
+    plot_training_curves(result["history"], out / CURVES_FILE,
+                         test={"loss": result["test_loss"], "accuracy": result["test_accuracy"]},
+                         title=f"MNIST {model_name}")
+    if verbose:
+        print(f"minicnn: wrote {out / MODEL_FILE}, {out / METRICS_FILE}, {out / CURVES_FILE}")
+    return metrics
