@@ -65,6 +65,11 @@ def _json_array(value: Any) -> np.ndarray:
     return np.array(json.dumps(value))
 
 
+def _serialize(obj) -> dict:
+    """A loss or optimizer as ``{"class_name", "config"}``, as Keras serializes them."""
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
 def save_model(model, path: str | os.PathLike, extra: dict | None = None,
                include_optimizer: bool = True) -> Path:
     """Write ``model`` (architecture, weights, optionally optimizer state) to ``path``."""
@@ -80,11 +85,11 @@ def save_model(model, path: str | os.PathLike, extra: dict | None = None,
         arrays[f"weight_{index:05d}"] = value
     if include_optimizer and model.optimizer is not None:
         arrays["compile_config"] = _json_array({
-            "optimizer": model.optimizer.get_config(),
-            "loss": model.loss.get_config(),
-            "metrics": [metric.identifier for metric in model.metrics],
+            "optimizer": _serialize(model.optimizer),
+            "loss": _serialize(model.loss),
+            "metrics": [metric.name for metric in model.metrics],
         })
-        state = model.optimizer.get_state(model.trainable_weights)
+        state = model.optimizer.get_state()
         arrays["optimizer_iterations"] = np.array(state["iterations"])
         for index, slot in enumerate(state["slots"]):
             arrays[f"optimizer_slot_{index:05d}"] = slot
@@ -154,8 +159,11 @@ def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 (Ke
         compile_config = _parse_json(arrays, "compile_config", path)
         from minicnn import losses, optimizers
 
-        model.compile(optimizer=optimizers.from_config(compile_config["optimizer"]),
-                      loss=losses.from_config(compile_config["loss"]),
+        optimizer_entry, loss_entry = compile_config["optimizer"], compile_config["loss"]
+        optimizer_class = type(optimizers.get(optimizer_entry["class_name"].lower()))
+        loss_class = type(losses.get(loss_entry["class_name"]))
+        model.compile(optimizer=optimizer_class.from_config(optimizer_entry["config"]),
+                      loss=loss_class.from_config(loss_entry["config"]),
                       metrics=compile_config["metrics"])
         slot_names = sorted(name for name in arrays if name.startswith("optimizer_slot_"))
         if slot_names or int(arrays.get("optimizer_iterations", 0)):

@@ -52,10 +52,12 @@ def summary_totals(model) -> dict[str, tuple[int, int]]:
     trainable = _count_and_bytes([(v.shape, v.dtype) for v in model.trainable_weights])
     frozen = _count_and_bytes([(v.shape, v.dtype) for v in model.non_trainable_weights])
     totals = {"trainable": trainable, "non_trainable": frozen}
-    optimizer_arrays = []
-    if model.optimizer is not None and getattr(model.optimizer, "iterations", 0) > 0:
-        optimizer_arrays = model.optimizer.variable_shapes_and_dtypes()
-        totals["optimizer"] = _count_and_bytes(optimizer_arrays)
+    if model.optimizer is not None and model.optimizer.iterations > 0:
+        # Keras's optimizer variables: the iteration counter (int64), the learning
+        # rate (float32), then the slots (momentums, velocities...).
+        slots = model.optimizer.get_state()["slots"]
+        totals["optimizer"] = _count_and_bytes(
+            [((), np.int64), ((), np.float32)] + [(s.shape, s.dtype) for s in slots])
     optimizer = totals.get("optimizer", (0, 0))
     totals["total"] = (trainable[0] + frozen[0] + optimizer[0],
                        trainable[1] + frozen[1] + optimizer[1])
