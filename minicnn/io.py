@@ -65,11 +65,6 @@ def _json_array(value: Any) -> np.ndarray:
     return np.array(json.dumps(value))
 
 
-def _serialize(obj) -> dict:
-    """A loss or optimizer as ``{"class_name", "config"}``, as Keras serializes them."""
-    return {"class_name": type(obj).__name__, "config": obj.get_config()}
-
-
 def save_model(model, path: str | os.PathLike, extra: dict | None = None,
                include_optimizer: bool = True) -> Path:
     """Write ``model`` (architecture, weights, optionally optimizer state) to ``path``."""
@@ -84,9 +79,11 @@ def save_model(model, path: str | os.PathLike, extra: dict | None = None,
     for index, value in enumerate(model.get_weights()):
         arrays[f"weight_{index:05d}"] = value
     if include_optimizer and model.optimizer is not None:
+        from minicnn import losses, optimizers
+
         arrays["compile_config"] = _json_array({
-            "optimizer": _serialize(model.optimizer),
-            "loss": _serialize(model.loss),
+            "optimizer": optimizers.serialize(model.optimizer),
+            "loss": losses.serialize(model.loss),
             "metrics": [metric.name for metric in model.metrics],
         })
         state = model.optimizer.get_state()
@@ -159,11 +156,8 @@ def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 (Ke
         compile_config = _parse_json(arrays, "compile_config", path)
         from minicnn import losses, optimizers
 
-        optimizer_entry, loss_entry = compile_config["optimizer"], compile_config["loss"]
-        optimizer_class = type(optimizers.get(optimizer_entry["class_name"].lower()))
-        loss_class = type(losses.get(loss_entry["class_name"]))
-        model.compile(optimizer=optimizer_class.from_config(optimizer_entry["config"]),
-                      loss=loss_class.from_config(loss_entry["config"]),
+        model.compile(optimizer=optimizers.from_config(compile_config["optimizer"]),
+                      loss=losses.from_config(compile_config["loss"]),
                       metrics=compile_config["metrics"])
         slot_names = sorted(name for name in arrays if name.startswith("optimizer_slot_"))
         if slot_names or int(arrays.get("optimizer_iterations", 0)):

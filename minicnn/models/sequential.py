@@ -306,7 +306,7 @@ class Sequential:
         """Labels must suit the loss (one-hot vs integer, class range) before any work."""
         # A zero-stride stand-in for the predictions: the loss checks shapes, not values.
         stand_in = np.broadcast_to(np.zeros((), dtype=np.float32), (len(y),) + y_pred_shape[1:])
-        self.loss._check_labels(y, stand_in)
+        self.loss.check_labels(y, stand_in)
 
     def evaluate(self, x, y, batch_size: int | None = None, verbose="auto",
                  return_dict: bool = False):
