@@ -11,25 +11,48 @@ import sys
 
 from minicnn.applications.mnist_models import MNIST_MODELS
 
-SUMMARY_MODELS = ("mnist-convnet", "mnist-dense", "no-max-pool")
+SUMMARY_MODELS = ("mnist-convnet", "mnist-dense", "no-max-pool", "vgg16-base")
 
 
 def build_summary_model(name: str):
     """The minicnn model called ``name`` in ``minicnn summary NAME``."""
-    from minicnn.applications import mnist_models
+    from minicnn.applications import VGG16, mnist_models
 
     builders = {
         "mnist-convnet": mnist_models.mnist_convnet,
         "mnist-dense": mnist_models.mnist_dense,
         "no-max-pool": lambda: mnist_models.mnist_no_max_pool(with_head=False),
+        # The seed's convolutional base for 150x150 cats-vs-dogs images.
+        "vgg16-base": lambda: VGG16(weights=None, include_top=False, input_shape=(150, 150, 3)),
     }
     return builders[name]()
 
 
 def command_summary(arguments: argparse.Namespace) -> int:
+    """Print minicnn's summary; with --keras also Keras's and a row-by-row verdict.
+
+    Exit status 0 when every row (name, type, output shape, parameters) and every
+    total agree, 1 on any mismatch.
+    """
     model = build_summary_model(arguments.name)
     model.summary()
-    return 0
+    if not arguments.keras:
+        return 0
+    from minicnn.interop import keras as keras_bridge
+
+    keras_model = keras_bridge.keras_reference_model(arguments.name)
+    print("\nKeras's summary of the same model, built by Keras:")
+    keras_model.summary()
+    verdict, all_equal = keras_bridge.compare_summaries(model, keras_model)
+    print("\nRow by row (layer (type), output shape, parameters):")
+    print(keras_bridge.format_verdict(verdict))
+    compared = [row for row in verdict if row["equal"] is not None]
+    differing = sum(not row["equal"] for row in compared)
+    if all_equal:
+        print(f"\nverdict: all {len(compared)} rows equal ({model.count_params():,} parameters)")
+        return 0
+    print(f"\nverdict: {differing} of {len(compared)} rows differ")
+    return 1
 
 
 def command_train(arguments: argparse.Namespace) -> int:
@@ -66,6 +89,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="print a model's Keras-style summary")
     summary.add_argument("name", choices=SUMMARY_MODELS)
+    summary.add_argument("--keras", action="store_true",
+                         help="also build the model with Keras, print its summary and a "
+                              "row-by-row verdict (exit status 1 on any difference)")
     summary.set_defaults(handler=command_summary)
 
     train = commands.add_parser("train", help="train a model on a dataset")
