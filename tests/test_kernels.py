@@ -108,7 +108,7 @@ def pads_of(config: dict) -> tuple:
 # Shape tier
 # --------------------------------------------------------------------------------------
 
-@settings(max_examples=40, **HYPOTHESIS)
+@settings(max_examples=50, **HYPOTHESIS)
 @given(config=window_configs())
 def test_output_shapes_follow_geometry(backend, config):
     arrays = make_arrays(config, np.float32)
@@ -143,7 +143,7 @@ TOLERANCES = {np.float64: FLOAT64_EXACT, np.float32: FLOAT32_ROUNDOFF}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-@settings(max_examples=35, **HYPOTHESIS)
+@settings(max_examples=50, **HYPOTHESIS)
 @given(config=window_configs())
 def test_conv2d_matches_reference(fast_backend, reference, dtype, config):
     arrays = make_arrays(config, dtype)
@@ -174,7 +174,7 @@ def test_conv2d_matches_reference(fast_backend, reference, dtype, config):
 
 @pytest.mark.parametrize("pool", ["max", "avg"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-@settings(max_examples=35, **HYPOTHESIS)
+@settings(max_examples=50, **HYPOTHESIS)
 @given(config=window_configs())
 def test_pooling_matches_reference(fast_backend, reference, pool, dtype, config):
     arrays = make_arrays(config, dtype)

@@ -4,8 +4,8 @@ The same functions and semantics as :mod:`minicnn.kernels.reference` (see the
 contract in :mod:`minicnn.kernels`), written for speed:
 
 * Convolution copies every patch into one row of a matrix ``cols`` of shape
-  ``(N*OH*OW, KH*KW*C)`` -- with ``KH*KW`` strided slice copies, one per kernel
-  offset, not one per output -- and multiplies it by the kernel reshaped to
+  ``(N*OH*OW, KH*KW*C)`` -- one copy of a ``sliding_window_view``, not a Python
+  loop over outputs -- and multiplies it by the kernel reshaped to
   ``(KH*KW*C, F)``: a single BLAS GEMM.  The row order ``(kh, kw, c)`` is exactly
   the memory order of an HWIO kernel, so the reshape is free, and the GEMM result
   ``(N*OH*OW, F)`` already *is* the NHWC output: no transposes anywhere.
@@ -23,6 +23,7 @@ Arrays keep ``x``'s dtype (float32 stays float32) and results are C-contiguous.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from minicnn.kernels.geometry import Pads
 
@@ -100,13 +101,13 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
         cols = np.ascontiguousarray(x).reshape(N * H * W, C)
     else:
         x_padded = _pad(x, pads)
-        # cols[n, i, j, kh, kw, c] = x_padded[n, i*SH + kh, j*SW + kw, c]; flattening
-        # (kh, kw, c) gives the same order as kernel.reshape(KH*KW*C, F).
-        cols_6d = np.empty((N, OH, OW, KH, KW, C), dtype=dtype)
-        for kh in range(KH):
-            for kw in range(KW):
-                cols_6d[:, :, :, kh, kw, :] = _window_offset_view(x_padded, kh, kw, OH, OW, SH, SW)
-        cols = cols_6d.reshape(N * OH * OW, KH * KW * C)
+        # windows[n, i, j, c, kh, kw] = x_padded[n, i*SH + kh, j*SW + kw, c], a view
+        # (no copy).  Reordered to (n, i, j, kh, kw, c) and copied once, the last three
+        # axes flatten in the order of kernel.reshape(KH*KW*C, F).  The copy moves
+        # runs of KW*C contiguous values, faster than KH*KW slice copies of C values.
+        windows = sliding_window_view(x_padded, (KH, KW), axis=(1, 2))[:, ::SH, ::SW]
+        cols = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(
+            N * OH * OW, KH * KW * C)
 
     y_2d = cols @ kernel_2d                      # (N*OH*OW, F): the one GEMM
     if bias is not None:
@@ -172,22 +173,18 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
 # Max pooling
 # --------------------------------------------------------------------------------------
 
-def _winner_dtype(window_cells: int) -> type:
-    """Smallest unsigned integer type that can name every window offset."""
-    return np.uint8 if window_cells <= 255 else np.uint32
-
-
 def max_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple[int, int],
                        pads: Pads) -> tuple[np.ndarray, tuple]:
-    """Max over each ``KH x KW`` window, remembering which window offset won.
+    """Max over each ``KH x KW`` window, remembering which cell won as a boolean mask.
 
-    Padded cells act as ``-inf`` and never win (TensorFlow's "SAME").  The winner
-    is the *first* maximum in row-major window order (offset ``kh * KW + kw``); on
-    ties it alone gets the gradient, as in TensorFlow's CPU kernel.  Inputs are
-    assumed finite (NaN windows route no gradient).
+    Padded cells act as ``-inf`` and never win (TensorFlow's "SAME").  The winner is
+    the *first* maximum in row-major window order (offset ``kh * KW + kw``); on ties
+    it alone gets the gradient, as in TensorFlow's CPU kernel.  Inputs are assumed
+    finite (a NaN window routes no gradient).
 
     Non-overlapping windows without padding (``pool == stride``, Keras's default)
-    take a reshape fast path: ``x`` seen as ``(N, OH, KH, OW, KW, C)``.
+    see ``x`` as ``(N, OH, KH, OW, KW, C)`` by a reshape, and the winner mask is laid
+    out like ``x`` so the backward pass is a single broadcast multiply.
 
     Args:
         x: ``(N, H, W, C)``.
@@ -197,8 +194,8 @@ def max_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple
 
     Returns:
         ``(y, cache)``: ``y`` ``(N, OH, OW, C)`` with
-        ``OH = (H + top + bottom - KH) // SH + 1`` (same for ``OW``); the cache
-        holds the winning offset of every output.
+        ``OH = (H + top + bottom - KH) // SH + 1`` (same for ``OW``); the cache holds
+        which cell of every window won.
     """
     N, H, W, C = x.shape
     KH, KW = pool_size
@@ -209,41 +206,56 @@ def max_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple
 
     non_overlapping = (KH, KW) == (SH, SW) and top == bottom == left == right == 0
     if non_overlapping:
-        # Rows past OH*KH (a remainder "valid" drops) are simply cut off.
+        # Rows/cols past OH*KH (a remainder "valid" drops) are cut off; the rest is a
+        # free reshape: windows[n, i, kh, j, kw, c] = x[n, i*KH + kh, j*KW + kw, c].
         windows = x[:, :OH * KH, :OW * KW, :].reshape(N, OH, KH, OW, KW, C)
-        y = windows.max(axis=(2, 4))
+        winner_mask = np.empty((N, OH, KH, OW, KW, C), dtype=bool)
 
         def offset_view(kh: int, kw: int) -> np.ndarray:
             return windows[:, :, kh, :, kw, :]
+
+        def mask_view(kh: int, kw: int) -> np.ndarray:
+            return winner_mask[:, :, kh, :, kw, :]
     else:
         x_padded = _pad(x, pads, value=-np.inf)
+        winner_mask = np.empty((KH, KW, N, OH, OW, C), dtype=bool)
 
         def offset_view(kh: int, kw: int) -> np.ndarray:
             return _window_offset_view(x_padded, kh, kw, OH, OW, SH, SW)
 
-        y = offset_view(0, 0).copy()
-        for kh in range(KH):
-            for kw in range(KW):
-                if kh or kw:
-                    np.maximum(y, offset_view(kh, kw), out=y)
+        def mask_view(kh: int, kw: int) -> np.ndarray:
+            return winner_mask[kh, kw]
 
-    # Which offset won: visit offsets from last to first and overwrite wherever the
-    # cell equals the max, so the earliest (row-major) maximum has the last word.
-    winner = np.zeros((N, OH, OW, C), dtype=_winner_dtype(KH * KW))
-    for offset in reversed(range(KH * KW)):
-        kh, kw = divmod(offset, KW)
-        np.copyto(winner, offset, where=offset_view(kh, kw) == y, casting="unsafe")
+    # The max: an elementwise maximum of the KH*KW offset views (much faster than a
+    # reduction over the two window axes of a 6-D view).
+    y = offset_view(0, 0).copy()
+    for kh in range(KH):
+        for kw in range(KW):
+            if kh or kw:
+                np.maximum(y, offset_view(kh, kw), out=y)
 
-    cache = (x.shape, x.dtype, pool_size, strides, pads, winner, non_overlapping)
-    return np.ascontiguousarray(y), cache
+    # The winner: the first offset, in row-major order, whose cell equals the max.
+    # "already_won" removes later ties.  Only boolean passes: masked assignments
+    # (np.copyto(..., where=...)) are several times slower.
+    already_won = np.zeros((N, OH, OW, C), dtype=bool)
+    for kh in range(KH):
+        for kw in range(KW):
+            is_winner = mask_view(kh, kw)
+            np.equal(offset_view(kh, kw), y, out=is_winner)
+            np.greater(is_winner, already_won, out=is_winner)   # bool a > b  ==  a and not b
+            np.logical_or(already_won, is_winner, out=already_won)
+
+    cache = (x.shape, x.dtype, pool_size, strides, pads, winner_mask, non_overlapping)
+    return y, cache
 
 
 def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """Route each ``dy`` to its window's winning cell.
 
-    For each window offset ``(kh, kw)``: the outputs whose winner is that offset
-    send their ``dy`` to the cells at that offset -- one strided ``+=`` (or plain
-    assignment when windows do not overlap), ``KH * KW`` passes in all.
+    Non-overlapping windows: ``dx = winner_mask * dy`` broadcast over the window
+    axes, one pass.  Otherwise, for each window offset ``(kh, kw)`` the outputs whose
+    winner sits at that offset add their ``dy`` to those cells: ``KH * KW`` strided
+    ``+=`` into a padded buffer, then cropped.
 
     Args:
         dy: ``(N, OH, OW, C)``.
@@ -252,18 +264,14 @@ def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     Returns:
         ``dx`` of shape ``(N, H, W, C)``.
     """
-    x_shape, dtype, (KH, KW), (SH, SW), pads, winner, non_overlapping = cache
+    x_shape, dtype, (KH, KW), (SH, SW), pads, winner_mask, non_overlapping = cache
     N, H, W, C = x_shape
     _, OH, OW, _ = dy.shape
     dy = np.asarray(dy, dtype=dtype)
-    zero = dtype.type(0)
 
     if non_overlapping:
-        # Every input cell is in at most one window: assign, no accumulation.
-        dx_windows = np.empty((N, OH, KH, OW, KW, C), dtype=dtype)
-        for offset in range(KH * KW):
-            kh, kw = divmod(offset, KW)
-            np.copyto(dx_windows[:, :, kh, :, kw, :], np.where(winner == offset, dy, zero))
+        # Every input cell is in at most one window; bool * float keeps the float dtype.
+        dx_windows = np.multiply(winner_mask, dy[:, :, None, :, None, :], dtype=dtype)
         dx_covered = dx_windows.reshape(N, OH * KH, OW * KW, C)
         if OH * KH == H and OW * KW == W:
             return dx_covered
@@ -273,10 +281,11 @@ def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
 
     (top, bottom), (left, right) = pads
     dx_padded = np.zeros((N, top + H + bottom, left + W + right, C), dtype=dtype)
-    for offset in range(KH * KW):
-        kh, kw = divmod(offset, KW)
-        _window_offset_view(dx_padded, kh, kw, OH, OW, SH, SW)[...] += np.where(
-            winner == offset, dy, zero)
+    routed = np.empty_like(dy)
+    for kh in range(KH):
+        for kw in range(KW):
+            np.multiply(winner_mask[kh, kw], dy, out=routed)
+            _window_offset_view(dx_padded, kh, kw, OH, OW, SH, SW)[...] += routed
     return _crop(dx_padded, pads, H, W)
 
 
