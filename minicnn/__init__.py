@@ -4,7 +4,8 @@
     from minicnn import Sequential, Input, layers, optimizers, losses
 """
 
-from minicnn import activations, initializers, layers, losses, metrics, models, optimizers, utils
+from minicnn import (activations, callbacks, initializers, layers, losses, metrics, models,
+                     optimizers, utils)
 from minicnn.backend import available_backends, get_backend_name, set_backend
 from minicnn.io import load_model
 from minicnn.layers import Input
@@ -23,6 +24,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'minicnn' has no attribute {name!r}")
 
 
-__all__ = ["Sequential", "Input", "layers", "models", "optimizers", "losses", "metrics",
+__all__ = ["Sequential", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
            "activations", "initializers", "utils", "load_model", "set_backend",
            "get_backend_name", "available_backends", "set_random_seed"]

@@ -66,8 +66,14 @@ def _json_array(value: Any) -> np.ndarray:
 
 
 def save_model(model, path: str | os.PathLike, extra: dict | None = None,
-               include_optimizer: bool = True) -> Path:
-    """Write ``model`` (architecture, weights, optionally optimizer state) to ``path``."""
+               include_optimizer: bool = True,
+               extra_arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Write ``model`` (architecture, weights, optionally optimizer state) to ``path``.
+
+    ``extra`` (JSON-friendly) and ``extra_arrays`` ride along unchanged; checkpoints
+    keep their training state there.  ``load_model`` returns them as ``model.extra``
+    and ``model.extra_arrays``.
+    """
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"model files end in .npz, received {str(path)!r}")
@@ -92,6 +98,8 @@ def save_model(model, path: str | os.PathLike, extra: dict | None = None,
             arrays[f"optimizer_slot_{index:05d}"] = slot
     if extra is not None:
         arrays["extra_json"] = _json_array(extra)
+    for name, value in (extra_arrays or {}).items():
+        arrays[f"extra_array_{name}"] = np.asarray(value)
     return atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
@@ -166,4 +174,6 @@ def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 (Ke
                  "slots": [arrays[name] for name in slot_names]},
                 model.trainable_weights)
     model.extra = _parse_json(arrays, "extra_json", path) if "extra_json" in arrays else {}
+    model.extra_arrays = {name[len("extra_array_"):]: value for name, value in arrays.items()
+                          if name.startswith("extra_array_")}
     return model

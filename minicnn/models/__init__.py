@@ -2,6 +2,6 @@
 
 from minicnn.io import load_model
 from minicnn.models.sequential import Sequential
-from minicnn.models.training import Callback, History
+from minicnn.models.training import Callback, History, NonFiniteLossError
 
-__all__ = ["Sequential", "load_model", "Callback", "History"]
+__all__ = ["Sequential", "load_model", "Callback", "History", "NonFiniteLossError"]

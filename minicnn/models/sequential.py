@@ -15,7 +15,6 @@ crossentropy is computed from the logits: exact and stable, with gradient
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -24,13 +23,13 @@ import numpy as np
 from minicnn import losses as losses_module
 from minicnn import metrics as metrics_module
 from minicnn import optimizers as optimizers_module
-from minicnn import random as minicnn_random
 from minicnn.layers.base import Layer, Shape
 from minicnn.layers.core import InputLayer
-from minicnn.models.progress import ProgressBar
 from minicnn.metrics import Mean
-from minicnn.models.training import (Callback, CallbackList, History, batch_slices, check_features, check_pair,
-                                     check_positive_int, split_validation)
+from minicnn.models.progress import ProgressBar
+from minicnn.models.training import (Callback, History, NonFiniteLossError, batch_slices,
+                                     check_features, check_pair, check_positive_int,
+                                     fit_loop, split_validation)
 from minicnn.naming import auto_name
 from minicnn.variables import Variable
 
@@ -257,8 +256,15 @@ class Sequential:
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         y_pred = self.forward(x, training=True)
         loss_value, gradient, from_logits = self._loss_and_output_gradient(y, y_pred)
+        if not np.isfinite(loss_value):
+            raise NonFiniteLossError(f"the loss is {loss_value}")
         self.backward(gradient, from_logits=from_logits)
-        self.optimizer.apply_gradients(self.trainable_weights)
+        variables = self.trainable_weights
+        for variable in variables:
+            # Checked before any update, so a failing step leaves every weight finite.
+            if not np.isfinite(variable.grad).all():
+                raise NonFiniteLossError(f"the gradient of {variable.name} is not finite")
+        self.optimizer.apply_gradients(variables)
         return loss_value, y_pred
 
     @contextmanager
@@ -367,6 +373,10 @@ class Sequential:
         *last* fraction of the data (before shuffling); ``validation_data`` overrides it;
         ``shuffle`` reshuffles the training samples every epoch; ``verbose`` 1 shows a
         live progress bar, 2 one line per epoch, 0 nothing.
+
+        Raises:
+            NonFiniteLossError: the loss or a gradient became NaN or infinite; the
+                model keeps the last finite weights (the failing update is not applied).
         """
         self._require_compiled("fit")
         x, y = check_pair(x, y)
@@ -374,59 +384,20 @@ class Sequential:
         self._check_targets(y, self.output_shape)
         batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs = check_positive_int(epochs, "epochs")
-        verbosity = _verbosity(verbose)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a tuple (x_val, y_val)")
             x_val, y_val = check_pair(*validation_data)
             x_val = self._prepare_input(x_val)
             self._check_targets(y_val, self.output_shape)
+            validation = (x_val, y_val)
         elif validation_split:
-            (x, y), (x_val, y_val) = split_validation(x, y, validation_split)
+            (x, y), validation = split_validation(x, y, validation_split)
         else:
-            x_val = y_val = None
-
-        history = History()
-        callback_list = CallbackList([history] + list(callbacks or []), self)
-        self.history = history
-        self.stop_training = False
-        callback_list.on_train_begin()
-        steps = -(-len(x) // batch_size)
-        for epoch in range(initial_epoch, epochs):
-            if verbosity:
-                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            callback_list.on_epoch_begin(epoch)
-            started = time.perf_counter()
-            order = minicnn_random.generator().permutation(len(x)) if shuffle else None
-            trackers = {name: Mean() for name in self.metrics_names}
-            bar = ProgressBar(steps) if verbosity == 1 else None
-            for step, batch in enumerate(batch_slices(len(x), batch_size)):
-                callback_list.on_train_batch_begin(step)
-                index = order[batch] if order is not None else batch
-                x_batch, y_batch = x[index], y[index]
-                loss_value, y_pred = self._train_step(x_batch, y_batch)
-                for name, value in self._batch_logs(y_batch, y_pred, loss_value).items():
-                    trackers[name].update(value, len(x_batch))
-                logs = {name: tracker.result() for name, tracker in trackers.items()}
-                callback_list.on_train_batch_end(step, logs)
-                if bar:
-                    bar.update(step + 1, logs)
-            logs = {name: tracker.result() for name, tracker in trackers.items()}
-            if x_val is not None:
-                validation = self.evaluate(x_val, y_val, batch_size=batch_size, verbose=0,
-                                           return_dict=True)
-                logs.update({f"val_{name}": value for name, value in validation.items()})
-            epoch_seconds = time.perf_counter() - started
-            if bar:
-                bar.finish(logs)
-            elif verbosity == 2:
-                print(f"{steps}/{steps} - {epoch_seconds:.0f}s"
-                      + "".join(f" - {k}: {v:.4f}" for k, v in logs.items()), flush=True)
-            callback_list.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        callback_list.on_train_end()
-        return history
+            validation = None
+        return fit_loop(self, x, y, batch_size=batch_size, epochs=epochs,
+                        verbosity=_verbosity(verbose), callbacks=list(callbacks or []),
+                        validation=validation, shuffle=shuffle, initial_epoch=initial_epoch)
 
     # ----------------------------------------------------------- save / load
     def save(self, path: str) -> None:

@@ -12,9 +12,31 @@ structure, so the loop in ``sequential.py`` reads as the algorithm it is::
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
+
+from minicnn import random as minicnn_random
+from minicnn.metrics import Mean
+from minicnn.models.progress import ProgressBar
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss or a gradient became NaN or infinite; training stopped before the update.
+
+    ``epoch`` and ``batch`` (0-based) say where, when raised by ``fit``; ``history``
+    holds the epochs completed before it.
+    """
+
+    def __init__(self, reason: str, epoch: int | None = None, batch: int | None = None,
+                 history: "History | None" = None) -> None:
+        where = "" if epoch is None else f" at epoch {epoch + 1}, batch {batch + 1}"
+        super().__init__(
+            f"training stopped{where}: {reason}. The model keeps its last finite weights; "
+            f"try a lower learning rate or check the data for extreme values")
+        self.reason, self.epoch, self.batch, self.history = reason, epoch, batch, history
 
 
 class Callback:
@@ -123,3 +145,99 @@ def batch_slices(count: int, batch_size: int) -> Iterator[slice]:
     """Consecutive slices of ``batch_size`` (the last one may be shorter)."""
     for start in range(0, count, batch_size):
         yield slice(start, min(start + batch_size, count))
+
+
+# ------------------------------------------------------------------ the loop
+@dataclass
+class FitPosition:
+    """Where ``fit`` is: enough to resume mid-epoch exactly (checkpoints store it).
+
+    After batch ``step - 1`` of ``epoch`` has been applied: the epoch's sample ``order``,
+    the running sums behind the epoch's logs, and the history of finished epochs.
+    """
+
+    epoch: int = 0
+    step: int = 0
+    order: np.ndarray | None = None
+    sums: dict[str, tuple[float, float]] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def fit_loop(model, x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int,
+             verbosity: int, callbacks: list[Callback], validation, shuffle: bool,
+             initial_epoch: int = 0):
+    """The training loop behind ``Sequential.fit`` (arguments already validated).
+
+    A callback may set ``model.resume_position`` in ``on_train_begin`` (BackupAndRestore
+    does) to continue an interrupted run from that exact batch.
+    """
+    history = History()
+    callback_list = CallbackList([history] + callbacks, model)
+    model.history = history
+    model.stop_training = False
+    model.resume_position = None
+    callback_list.on_train_begin()
+    resume: FitPosition | None = model.resume_position
+    model.resume_position = None
+    first_epoch = initial_epoch
+    if resume is not None:
+        first_epoch = resume.epoch
+        history.history = {key: list(values) for key, values in resume.history.items()}
+        history.epoch = list(range(initial_epoch, resume.epoch))
+    steps = -(-len(x) // batch_size)
+    for epoch in range(first_epoch, epochs):
+        if verbosity:
+            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+        callback_list.on_epoch_begin(epoch)
+        started = time.perf_counter()
+        trackers = {name: Mean() for name in model.metrics_names}
+        if resume is not None and resume.epoch == epoch and resume.step > 0:
+            # Mid-epoch: the same order, skip the batches already applied.
+            order, first_step = resume.order, resume.step
+            for name, (total, count) in resume.sums.items():
+                trackers[name].total, trackers[name].count = total, count
+        else:
+            order = minicnn_random.generator().permutation(len(x)) if shuffle else None
+            first_step = 0
+        position = FitPosition(epoch=epoch, order=order, history=history.history)
+        model.fit_position = position
+        bar = ProgressBar(steps) if verbosity == 1 else None
+        for step, batch in enumerate(batch_slices(len(x), batch_size)):
+            if step < first_step:
+                continue
+            callback_list.on_train_batch_begin(step)
+            index = order[batch] if order is not None else batch
+            x_batch, y_batch = x[index], y[index]
+            try:
+                loss_value, y_pred = model._train_step(x_batch, y_batch)
+            except NonFiniteLossError as error:
+                callback_list.on_train_end()
+                raise NonFiniteLossError(error.reason, epoch, step, history) from None
+            for name, value in model._batch_logs(y_batch, y_pred, loss_value).items():
+                trackers[name].update(value, len(x_batch))
+            position.step = step + 1
+            position.sums = {name: (t.total, t.count) for name, t in trackers.items()}
+            logs = {name: tracker.result() for name, tracker in trackers.items()}
+            callback_list.on_train_batch_end(step, logs)
+            if bar:
+                bar.update(step + 1, logs)
+            if model.stop_training:
+                break
+        logs = {name: tracker.result() for name, tracker in trackers.items()}
+        if validation is not None:
+            results = model.evaluate(*validation, batch_size=batch_size, verbose=0,
+                                     return_dict=True)
+            logs.update({f"val_{name}": value for name, value in results.items()})
+        if bar:
+            bar.finish(logs)
+        elif verbosity == 2:
+            print(f"{steps}/{steps} - {time.perf_counter() - started:.0f}s"
+                  + "".join(f" - {k}: {v:.4f}" for k, v in logs.items()), flush=True)
+        # The epoch is complete: a checkpoint taken now resumes at the next epoch.
+        position.epoch, position.step, position.order, position.sums = epoch + 1, 0, None, {}
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    model.fit_position = None
+    callback_list.on_train_end()
+    return history

@@ -1,0 +1,116 @@
+"""Checkpoints, resume and non-finite losses: training that survives interruptions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import layers
+from minicnn.callbacks import BackupAndRestore, ModelCheckpoint
+from minicnn.models import Callback, NonFiniteLossError
+from minicnn.utils import to_categorical
+
+
+def make_model(seed: int = 0) -> minicnn.Sequential:
+    minicnn.set_random_seed(seed)
+    model = minicnn.Sequential([
+        minicnn.Input((8, 8, 1)),
+        layers.Conv2D(4, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Flatten(),
+        layers.Dropout(0.3),                 # draws from the global generator
+        layers.Dense(8, activation="relu"),
+        layers.Dropout(0.2, seed=5),         # a generator of its own
+        layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def data(count: int = 90):
+    rng = np.random.default_rng(1)
+    x = rng.random((count, 8, 8, 1), dtype=np.float32)
+    return x, to_categorical(rng.integers(0, 3, count), 3)
+
+
+class Interrupt(Callback):
+    """Stands for a kill: raise after ``after`` batches in total."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.seen = after, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.after:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("save_freq, interrupt_after", [("epoch", 7), (2, 5), (1, 13), (3, 12)])
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, save_freq,
+                                                              interrupt_after):
+    x, y = data()
+    reference = make_model()
+    expected_history = reference.fit(x, y, epochs=3, batch_size=16, verbose=0).history
+
+    interrupted = make_model()
+    backup = BackupAndRestore(tmp_path, save_freq=save_freq)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(x, y, epochs=3, batch_size=16, verbose=0,
+                        callbacks=[backup, Interrupt(interrupt_after)])
+    assert (tmp_path / "checkpoint.npz").exists()
+
+    # A new process would build and compile the model afresh, with another seed even.
+    resumed = make_model(seed=99)
+    history = resumed.fit(x, y, epochs=3, batch_size=16, verbose=0,
+                          callbacks=[BackupAndRestore(tmp_path, save_freq=save_freq)])
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        assert np.array_equal(a, b), "resumed weights differ from the uninterrupted run"
+    assert history.history == expected_history
+    assert not (tmp_path / "checkpoint.npz").exists()  # deleted after a finished run
+
+
+def test_checkpoint_is_a_loadable_model_file(tmp_path):
+    x, y = data()
+    model = make_model()
+    model.fit(x, y, epochs=1, batch_size=30, verbose=0,
+              callbacks=[BackupAndRestore(tmp_path, delete_checkpoint=False)])
+    loaded = minicnn.load_model(tmp_path / "checkpoint.npz")
+    assert loaded.extra["training_state"]["epoch"] == 1
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_model_checkpoint_save_best_only(tmp_path):
+    x, y = data()
+    model = make_model()
+    saved = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            saved.append((tmp_path / "best.npz").stat().st_mtime_ns
+                         if (tmp_path / "best.npz").exists() else None)
+
+    checkpoint = ModelCheckpoint(tmp_path / "best.npz", monitor="val_loss", save_best_only=True)
+    history = model.fit(x, y, epochs=4, batch_size=16, validation_split=0.2, verbose=0,
+                        callbacks=[checkpoint, Spy()])
+    assert checkpoint.best == min(history.history["val_loss"])
+    best = minicnn.load_model(tmp_path / "best.npz")
+    assert best.evaluate(x[72:], y[72:], verbose=0)[0] == pytest.approx(checkpoint.best, rel=1e-5)
+    every = ModelCheckpoint(tmp_path / "model-{epoch:02d}.npz")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[every])
+    assert sorted(p.name for p in tmp_path.glob("model-*.npz")) == ["model-01.npz", "model-02.npz"]
+    with pytest.raises(ValueError, match="not in the logs"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[ModelCheckpoint(tmp_path / "b.npz", save_best_only=True)])
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid:RuntimeWarning")
+def test_non_finite_loss_stops_at_once_and_keeps_finite_weights():
+    x, y = data()
+    model = make_model()
+    model.optimizer.learning_rate = 1e30  # diverges within a few steps
+    with pytest.raises(NonFiniteLossError, match=r"at epoch \d+, batch \d+") as caught:
+        model.fit(x, y, epochs=50, batch_size=16, verbose=0)
+    assert caught.value.epoch is not None and caught.value.batch is not None
+    for weight in model.get_weights():
+        assert np.isfinite(weight).all()
