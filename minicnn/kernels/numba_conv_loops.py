@@ -21,10 +21,12 @@ independent outputs (channels ``c`` or filters ``f``), never over a reduction.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from minicnn.kernels.numba_parallel import parallel_and_serial
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def im2col(x, KH, KW, SH, SW, top, left, OH, OW, cols):
     """Fill ``cols`` ``(N*OH*OW, KH*KW*C)`` with the patches of ``x`` (padding read as 0)."""
     N, H, W, C = x.shape
@@ -47,7 +49,7 @@ def im2col(x, KH, KW, SH, SW, top, left, OH, OW, cols):
                             cols[row, base + c] = 0.0
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def col2im(dcols, KH, KW, SH, SW, top, left, OH, OW, dx):
     """Overwrite ``dx`` ``(N, H, W, C)`` with the patch gradients ``dcols`` summed back.
 
@@ -84,7 +86,7 @@ def col2im(dcols, KH, KW, SH, SW, top, left, OH, OW, dx):
                         dx[n, p, q, c] += dcols[row, base + c]
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def bias_relu_inplace(y, bias, relu):
     """``y[r, f] = (y[r, f] + bias[f])``, then ``max(., 0)`` when ``relu``; ``y`` is 2-D."""
     M, F = y.shape
@@ -96,7 +98,7 @@ def bias_relu_inplace(y, bias, relu):
             y[r, f] = v
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def relu_inplace(y):
     """``y = max(y, 0)`` elementwise on a 2-D array (the conv output without bias)."""
     M, F = y.shape
@@ -106,7 +108,7 @@ def relu_inplace(y):
                 y[r, f] = 0.0
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def relu_grad_and_bias_sums(dy, y, relu, threads, g):
     """``g = dy * (y > 0)`` (or ``g = dy`` when not ``relu``) and its column sums.
 
@@ -133,7 +135,7 @@ def relu_grad_and_bias_sums(dy, y, relu, threads, g):
     return sums
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def direct_conv_forward(x, kernel, bias, SH, SW, top, left, relu, y):
     """Direct convolution into ``y`` ``(N, OH, OW, F)``, for inputs with few channels.
 
@@ -171,7 +173,7 @@ def direct_conv_forward(x, kernel, bias, SH, SW, top, left, relu, y):
                 y[n, i, j, f] = v
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def direct_conv_backward_weights(x, dy, y, relu, KH, KW, SH, SW, top, left, threads):
     """Kernel and bias gradients of a direct convolution (no patch matrix).
 
@@ -233,7 +235,7 @@ def direct_conv_backward_weights(x, dy, y, relu, KH, KW, SH, SW, top, left, thre
     return dkernel, dbias
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def direct_conv_backward_input(dy, y, relu, kernel, SH, SW, top, left, dx):
     """Input gradient of a direct convolution, overwriting ``dx`` ``(N, H, W, C)``.
 
@@ -275,7 +277,7 @@ def direct_conv_backward_input(dy, y, relu, kernel, SH, SW, top, left, dx):
                         dx[n, p, q, c] += total
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def column_sums(g, threads):
     """``sum_r g[r, f]`` of a 2-D ``(M, F)`` array, accumulated in float64 per thread."""
     M, F = g.shape

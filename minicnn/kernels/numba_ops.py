@@ -50,7 +50,6 @@ loop; measured, a buffer cache bought nothing here.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from minicnn.kernels import numba_conv_loops as conv_loops
@@ -95,7 +94,8 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
 
     if depth <= DIRECT_CONV_MAX_DEPTH:
         y = np.empty((N, OH, OW, F), dtype=dtype)
-        conv_loops.direct_conv_forward(x, kernel, bias_vector, SH, SW, top, left, relu, y)
+        conv_loops.direct_conv_forward.pick(y.size * depth)(
+            x, kernel, bias_vector, SH, SW, top, left, relu, y)
         cache = ("direct", x, kernel, strides, pads, has_bias, relu, y)
         return y, cache
 
@@ -106,12 +106,12 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
         cols = x.reshape(N * H * W, C)
     else:
         cols = np.empty((N * OH * OW, depth), dtype=dtype)
-        conv_loops.im2col(x, KH, KW, SH, SW, top, left, OH, OW, cols)
+        conv_loops.im2col.pick(cols.size)(x, KH, KW, SH, SW, top, left, OH, OW, cols)
     y2d = np.dot(cols, kernel_matrix)
     if has_bias:
-        conv_loops.bias_relu_inplace(y2d, bias_vector, relu)
+        conv_loops.bias_relu_inplace.pick(y2d.size)(y2d, bias_vector, relu)
     elif relu:
-        conv_loops.relu_inplace(y2d)
+        conv_loops.relu_inplace.pick(y2d.size)(y2d)
     y = y2d.reshape(N, OH, OW, F)
     cache = ("gemm", cols, kernel_matrix, (N, H, W, C), (KH, KW, C, F),
              strides, pads, has_bias, relu, y, pointwise)
@@ -169,7 +169,6 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
         ``(dx, dkernel, dbias)``: ``dx`` ``(N, H, W, C)`` or None, ``dkernel``
         ``(KH, KW, C, F)``, ``dbias`` ``(F,)`` or None when the forward had no bias.
     """
-    threads = numba.get_num_threads()
     if cache[0] == "direct":
         _, x, kernel, strides, pads, has_bias, relu, y = cache
         dtype = x.dtype
@@ -177,12 +176,15 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
         KH, KW, C, F = kernel.shape
         SH, SW = strides
         (top, _), (left, _) = pads
-        dkernel64, dbias64 = conv_loops.direct_conv_backward_weights(
-            x, dy, y, relu, KH, KW, SH, SW, top, left, threads)
+        weights_loop = conv_loops.direct_conv_backward_weights
+        elements = dy.size * KH * KW * C
+        dkernel64, dbias64 = weights_loop.pick(elements)(
+            x, dy, y, relu, KH, KW, SH, SW, top, left, weights_loop.threads(elements))
         dx = None
         if need_input_grad:
             dx = np.empty(x.shape, dtype=dtype)
-            conv_loops.direct_conv_backward_input(dy, y, relu, kernel, SH, SW, top, left, dx)
+            conv_loops.direct_conv_backward_input.pick(dy.size * KH * KW * C)(
+                dy, y, relu, kernel, SH, SW, top, left, dx)
         dbias = dbias64.astype(dtype) if has_bias else None
         return dx, dkernel64.astype(dtype), dbias
 
@@ -197,12 +199,14 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
     bias_sums = None
     if relu:
         g = np.empty_like(dy2d)
-        bias_sums = conv_loops.relu_grad_and_bias_sums(
-            dy2d, y.reshape(N * OH * OW, F), True, threads, g)
+        loop = conv_loops.relu_grad_and_bias_sums
+        bias_sums = loop.pick(g.size)(dy2d, y.reshape(N * OH * OW, F), True,
+                                      loop.threads(g.size), g)
     else:
         g = dy2d
         if has_bias:
-            bias_sums = conv_loops.column_sums(g, threads)
+            loop = conv_loops.column_sums
+            bias_sums = loop.pick(g.size)(g, loop.threads(g.size))
     dbias = bias_sums.astype(dtype) if has_bias else None
 
     dkernel = np.dot(cols.T, g).reshape(kernel_shape)
@@ -216,7 +220,7 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
             SH, SW = strides
             (top, _), (left, _) = pads
             dx = np.empty(x_shape, dtype=dtype)
-            conv_loops.col2im(dcols, KH, KW, SH, SW, top, left, OH, OW, dx)
+            conv_loops.col2im.pick(dcols.size)(dcols, KH, KW, SH, SW, top, left, OH, OW, dx)
     return dx, dkernel, dbias
 
 
@@ -236,7 +240,7 @@ def _max_pool_forward(x, pool_size, strides, pads, relu):
     y = np.empty((N, OH, OW, C), dtype=dtype)
     # The winner's offset kh*KW + kw within its window: one byte for the usual windows.
     winner = np.empty((N, OH, OW, C), dtype=np.int8 if KH * KW <= 127 else np.int32)
-    pool_loops.max_pool_forward(x, KH, KW, SH, SW, top, left, relu, y, winner)
+    pool_loops.max_pool_forward.pick(x.size)(x, KH, KW, SH, SW, top, left, relu, y, winner)
     cache = (x.shape, winner, y, relu, pool_size, strides, pads)
     return y, cache
 
@@ -287,7 +291,8 @@ def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     (top, _), (left, _) = pads
     dy = np.ascontiguousarray(dy, dtype=y.dtype)
     dx = np.empty(x_shape, dtype=y.dtype)
-    pool_loops.max_pool_backward(dy, y, relu, winner, KH, KW, SH, SW, top, left, dx)
+    pool_loops.max_pool_backward.pick(dx.size)(
+        dy, y, relu, winner, KH, KW, SH, SW, top, left, dx)
     return dx
 
 
@@ -317,7 +322,7 @@ def avg_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple
     OH = _output_size(H, KH, SH, top, bottom)
     OW = _output_size(W, KW, SW, left, right)
     y = np.empty((N, OH, OW, C), dtype=dtype)
-    pool_loops.avg_pool_forward(x, KH, KW, SH, SW, top, left, y)
+    pool_loops.avg_pool_forward.pick(x.size)(x, KH, KW, SH, SW, top, left, y)
     return y, (x.shape, dtype, pool_size, strides, pads)
 
 
@@ -337,5 +342,5 @@ def avg_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     (top, _), (left, _) = pads
     dy = np.ascontiguousarray(dy, dtype=dtype)
     dx = np.empty(x_shape, dtype=dtype)
-    pool_loops.avg_pool_backward(dy, KH, KW, SH, SW, top, left, dx)
+    pool_loops.avg_pool_backward.pick(dx.size)(dy, KH, KW, SH, SW, top, left, dx)
     return dx

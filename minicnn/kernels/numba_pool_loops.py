@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from numba import njit, prange
 
+from minicnn.kernels.numba_parallel import parallel_and_serial
 
-@njit(cache=True, parallel=True)
+
+@parallel_and_serial
 def max_pool_forward(x, KH, KW, SH, SW, top, left, relu, y, winner):
     """``y[n,i,j,c] = max`` over the window's real cells; ``winner`` = its offset ``kh*KW+kw``.
 
@@ -83,7 +85,7 @@ def _max_pool_scatter_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx):
             dx[n, i * SH - top + kh, j * SW - left + kw, c] += g
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def max_pool_backward(dy, y, relu, winner, KH, KW, SH, SW, top, left, dx):
     """Overwrite ``dx`` ``(N, H, W, C)`` with zeros plus each ``dy`` at its winner."""
     N, H, W, C = dx.shape
@@ -111,7 +113,7 @@ def max_pool_backward(dy, y, relu, winner, KH, KW, SH, SW, top, left, dx):
                 _max_pool_scatter_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx)
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def avg_pool_forward(x, KH, KW, SH, SW, top, left, y):
     """``y[n,i,j,c]`` = mean of ``x`` over the window's real (unpadded) cells."""
     N, H, W, C = x.shape
@@ -139,7 +141,7 @@ def avg_pool_forward(x, KH, KW, SH, SW, top, left, y):
                 y[n, i, j, c] *= scale
 
 
-@njit(cache=True, parallel=True)
+@parallel_and_serial
 def avg_pool_backward(dy, KH, KW, SH, SW, top, left, dx):
     """Overwrite ``dx`` with ``dy / count`` spread over each window's real cells.
 

@@ -1,0 +1,243 @@
+"""What only the Numba backend has: two convolution paths, fused helpers, independent outputs.
+
+General correctness (every backend against the reference loops, central differences,
+TensorFlow) is in ``tests/test_kernels.py``, which parametrizes over this backend too.
+Here:
+
+* both convolution paths (direct loop and im2col + GEMM), and both builds of every loop
+  (parallel and serial), equal the reference on the same cases, whichever one the size
+  thresholds would pick (``tests/test_kernels.py`` uses tiny arrays: serial builds);
+* the fused helpers equal the unfused composition, forward and backward;
+* results never share storage: interleaved calls of two layers with the same shapes
+  (forward A, forward B, backward B, backward A) give what separate calls give;
+* the float64 path keeps float64 end to end, and the fused gradients match central
+  differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minicnn.kernels.geometry import resolve_pads
+from tests.helpers import (FLOAT32_ROUNDOFF, FLOAT64_EXACT, FLOAT64_GRADIENT, assert_close,
+                           numerical_gradient)
+
+numba_ops = pytest.importorskip("minicnn.kernels.numba_ops")
+from minicnn.kernels import numba_parallel, reference  # noqa: E402  (after the skip)
+
+TOLERANCES = {np.float64: FLOAT64_EXACT, np.float32: FLOAT32_ROUNDOFF}
+
+# (N, H, W, C, F, window, strides, padding, use_bias)
+CONV_CASES = [
+    (2, 6, 7, 1, 4, (3, 3), (1, 1), "valid", True),    # the MNIST first layer, small
+    (2, 7, 6, 1, 3, (3, 3), (2, 1), "same", False),
+    (1, 6, 6, 3, 5, (3, 2), (1, 2), "same", True),
+    (2, 5, 5, 4, 3, (1, 1), (1, 1), "valid", True),    # 1x1: the GEMM reads x itself
+    (1, 6, 5, 3, 2, (1, 1), (2, 2), "same", False),    # 1x1 with stride: patches needed
+    (1, 9, 8, 6, 4, (5, 3), (1, 1), "same", True),
+    (2, 5, 6, 8, 3, (2, 2), (3, 2), "valid", True),     # stride > window
+]
+
+
+@pytest.fixture(params=["direct", "gemm"])
+def conv_path(request, monkeypatch) -> str:
+    """Force every convolution onto one path by moving the size threshold."""
+    limit = 10**9 if request.param == "direct" else 0
+    monkeypatch.setattr(numba_ops, "DIRECT_CONV_MAX_DEPTH", limit)
+    return request.param
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def build(request, monkeypatch) -> str:
+    """Run every loop in its serial or its parallel build, whatever the array size."""
+    limit = 0 if request.param == "parallel" else 2**62
+    monkeypatch.setattr(numba_parallel, "PARALLEL_MIN_ELEMENTS", limit)
+    return request.param
+
+
+def _conv_arrays(case, dtype, seed=0):
+    N, H, W, C, F, window, strides, padding, use_bias = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    kernel = rng.standard_normal((*window, C, F)).astype(dtype)
+    bias = rng.standard_normal(F).astype(dtype) if use_bias else None
+    pads = resolve_pads(H, W, window, strides, padding)
+    return x, kernel, bias, strides, pads, rng
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", CONV_CASES, ids=str)
+def test_both_conv_paths_match_reference(conv_path, build, case, dtype):
+    x, kernel, bias, strides, pads, rng = _conv_arrays(case, dtype)
+    tolerance = TOLERANCES[dtype]
+    y, cache = numba_ops.conv2d_forward(x, kernel, bias, strides, pads)
+    y_expected, cache_expected = reference.conv2d_forward(x, kernel, bias, strides, pads)
+    assert y.dtype == dtype
+    assert_close(y, y_expected, **tolerance, what=f"{conv_path} y")
+
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    expected = reference.conv2d_backward(dy, cache_expected)
+    for need_input_grad in (True, False):
+        grads = numba_ops.conv2d_backward(dy, cache, need_input_grad=need_input_grad)
+        for name, actual, wanted in zip(("dx", "dkernel", "dbias"), grads, expected):
+            if name == "dx" and not need_input_grad or wanted is None:
+                assert actual is None, name
+                continue
+            assert actual.dtype == dtype, name
+            assert_close(actual, wanted, **tolerance, what=f"{conv_path} {name}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", CONV_CASES, ids=str)
+def test_fused_conv_bias_relu_equals_composition(conv_path, build, case, dtype):
+    x, kernel, bias, strides, pads, rng = _conv_arrays(case, dtype, seed=1)
+    tolerance = TOLERANCES[dtype]
+    y, cache = numba_ops.conv2d_bias_relu_forward(x, kernel, bias, strides, pads)
+    z, plain_cache = numba_ops.conv2d_forward(x, kernel, bias, strides, pads)
+    assert_close(y, np.maximum(z, 0), **tolerance, what="relu(conv)")
+
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    # The ReLU's gradient is dy where the output is positive, 0 elsewhere (0 at 0, as Keras).
+    expected = numba_ops.conv2d_backward(dy * (z > 0), plain_cache)
+    fused = numba_ops.conv2d_backward(dy, cache)
+    for name, actual, wanted in zip(("dx", "dkernel", "dbias"), fused, expected):
+        if wanted is None:
+            assert actual is None, name
+            continue
+        assert_close(actual, wanted, **tolerance, what=f"fused {name}")
+    dx, dkernel, _ = numba_ops.conv2d_backward(dy, cache, need_input_grad=False)
+    assert dx is None
+    assert_close(dkernel, expected[1], **tolerance, what="fused dkernel without dx")
+
+
+# (H, W, C, pool, strides, padding)
+POOL_CASES = [
+    (6, 6, 3, (2, 2), (2, 2), "valid"),
+    (7, 5, 2, (2, 2), (2, 2), "same"),
+    (7, 7, 2, (3, 3), (2, 2), "same"),     # overlapping windows: one task per image
+    (7, 4, 2, (2, 2), (3, 3), "valid"),    # stride > pool: rows no window reads
+    (13, 13, 1, (12, 12), (1, 1), "same"),  # 144 cells: winners stored as int32
+]
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=str)
+def test_fused_relu_max_pool_equals_composition(build, case):
+    H, W, C, window, strides, padding = case
+    rng = np.random.default_rng(2)
+    x = rng.integers(-3, 3, size=(2, H, W, C)).astype(np.float64)   # ties and negatives
+    pads = resolve_pads(H, W, window, strides, padding)
+    y, cache = numba_ops.max_pool2d_relu_forward(x, window, strides, pads)
+    y_expected, cache_expected = reference.max_pool2d_forward(np.maximum(x, 0), window,
+                                                              strides, pads)
+    assert_close(y, y_expected, rtol=0, atol=0, what="max_pool(relu(x))")
+
+    dy = rng.integers(-4, 5, size=y.shape).astype(np.float64)
+    dx = numba_ops.max_pool2d_backward(dy, cache)
+    dx_expected = reference.max_pool2d_backward(dy, cache_expected) * (x > 0)
+    assert_close(dx, dx_expected, rtol=0, atol=0, what="relu max-pool dx")
+
+    # And the unfused Numba pooling agrees with the reference on the same cases.
+    y, cache = numba_ops.max_pool2d_forward(x, window, strides, pads)
+    y_expected, cache_expected = reference.max_pool2d_forward(x, window, strides, pads)
+    assert_close(y, y_expected, rtol=0, atol=0, what="max_pool")
+    assert_close(numba_ops.max_pool2d_backward(dy, cache),
+                 reference.max_pool2d_backward(dy, cache_expected), rtol=0, atol=0,
+                 what="max_pool dx")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", POOL_CASES, ids=str)
+def test_avg_pool_builds_match_reference(build, case, dtype):
+    H, W, C, window, strides, padding = case
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, H, W, C)).astype(dtype)
+    pads = resolve_pads(H, W, window, strides, padding)
+    y, cache = numba_ops.avg_pool2d_forward(x, window, strides, pads)
+    y_expected, cache_expected = reference.avg_pool2d_forward(x, window, strides, pads)
+    assert_close(y, y_expected, **TOLERANCES[dtype], what="avg_pool")
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(numba_ops.avg_pool2d_backward(dy, cache),
+                 reference.avg_pool2d_backward(dy, cache_expected), **TOLERANCES[dtype],
+                 what="avg_pool dx")
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
+@pytest.mark.parametrize("shape", [(3, 8, 8, 1), (3, 8, 8, 6)], ids=["direct", "gemm"])
+def test_interleaved_layers_with_equal_shapes_do_not_share_storage(build, shape, fused):
+    """Forward A, forward B, backward B, backward A equals each layer computed alone."""
+    rng = np.random.default_rng(3)
+    N, H, W, C = shape
+    conv = numba_ops.conv2d_bias_relu_forward if fused else numba_ops.conv2d_forward
+    pads = ((1, 1), (1, 1))
+    layers = []
+    for _ in range(2):
+        x = rng.standard_normal(shape).astype(np.float32)
+        kernel = rng.standard_normal((3, 3, C, 4)).astype(np.float32)
+        bias = rng.standard_normal(4).astype(np.float32)
+        dy = rng.standard_normal((N, H, W, 4)).astype(np.float32)
+        pooled_dy = rng.standard_normal((N, H // 2, W // 2, 4)).astype(np.float32)
+        layers.append((x, kernel, bias, dy, pooled_dy))
+
+    def alone(x, kernel, bias, dy, pooled_dy):
+        y, cache = conv(x, kernel, bias, (1, 1), pads)
+        p, pool_cache = numba_ops.max_pool2d_forward(y, (2, 2), (2, 2), ((0, 0), (0, 0)))
+        grads = numba_ops.conv2d_backward(dy, cache)
+        return [a.copy() for a in (y, p, numba_ops.max_pool2d_backward(pooled_dy, pool_cache),
+                                   *grads)]
+
+    expected = [alone(*layer) for layer in layers]
+
+    (xa, ka, ba, dya, pdya), (xb, kb, bb, dyb, pdyb) = layers
+    ya, cache_a = conv(xa, ka, ba, (1, 1), pads)
+    pa, pool_a = numba_ops.max_pool2d_forward(ya, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    yb, cache_b = conv(xb, kb, bb, (1, 1), pads)
+    pb, pool_b = numba_ops.max_pool2d_forward(yb, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    dpb = numba_ops.max_pool2d_backward(pdyb, pool_b)
+    grads_b = numba_ops.conv2d_backward(dyb, cache_b)
+    dpa = numba_ops.max_pool2d_backward(pdya, pool_a)
+    grads_a = numba_ops.conv2d_backward(dya, cache_a)
+    # Everything returned earlier is still intact after the other layer's calls.
+    for actual, wanted in ((ya, expected[0][0]), (pa, expected[0][1]), (dpa, expected[0][2]),
+                           (yb, expected[1][0]), (pb, expected[1][1]), (dpb, expected[1][2])):
+        assert_close(actual, wanted, rtol=0, atol=0, what="kept output")
+    for grads, wanted in ((grads_a, expected[0][3:]), (grads_b, expected[1][3:])):
+        for actual, value in zip(grads, wanted):
+            assert_close(actual, value, rtol=0, atol=0, what="gradient")
+    assert not np.shares_memory(ya, yb) and not np.shares_memory(grads_a[0], grads_b[0])
+
+
+def test_non_contiguous_and_integer_inputs():
+    """Strided views are copied to contiguous arrays; non-float inputs compute in float32."""
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((2, 9, 8, 6))
+    x = base[:, ::2, :, ::2]                      # a view with gaps
+    kernel = rng.standard_normal((3, 3, 3, 2))
+    y, _ = numba_ops.conv2d_forward(x, kernel, None, (1, 1), ((1, 1), (1, 1)))
+    y_expected, _ = reference.conv2d_forward(np.ascontiguousarray(x), kernel, None, (1, 1),
+                                             ((1, 1), (1, 1)))
+    assert_close(y, y_expected, **FLOAT64_EXACT, what="strided x")
+    pooled, _ = numba_ops.max_pool2d_forward(np.arange(16, dtype=np.uint8).reshape(1, 4, 4, 1),
+                                             (2, 2), (2, 2), ((0, 0), (0, 0)))
+    assert pooled.dtype == np.float32
+    assert pooled.ravel().tolist() == [5.0, 7.0, 13.0, 15.0]
+
+
+@pytest.mark.parametrize("case", [CONV_CASES[0], CONV_CASES[2]], ids=["direct", "gemm"])
+def test_fused_conv_gradients_match_central_differences(case):
+    x, kernel, bias, strides, pads, rng = _conv_arrays(case, np.float64, seed=5)
+    y, cache = numba_ops.conv2d_bias_relu_forward(x, kernel, bias, strides, pads)
+    assert y.dtype == np.float64
+    weights = rng.standard_normal(y.shape)
+
+    def loss() -> float:
+        return float(np.sum(numba_ops.conv2d_bias_relu_forward(x, kernel, bias, strides,
+                                                               pads)[0] * weights))
+
+    dx, dkernel, dbias = numba_ops.conv2d_backward(weights, cache)
+    assert dx.dtype == dkernel.dtype == np.float64
+    # Random data sits far from the ReLU's kink at 0 relative to epsilon = 1e-6.
+    assert_close(dx, numerical_gradient(loss, x), **FLOAT64_GRADIENT, what="dx")
+    assert_close(dkernel, numerical_gradient(loss, kernel), **FLOAT64_GRADIENT, what="dkernel")
+    if bias is not None:
+        assert_close(dbias, numerical_gradient(loss, bias), **FLOAT64_GRADIENT, what="dbias")
