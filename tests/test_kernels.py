@@ -116,6 +116,12 @@ def test_output_shapes_follow_geometry(backend, config):
     N, C, F = config["N"], config["C"], config["F"]
     OH, OW = output_hw(config["H"], config["W"], config["window"], config["strides"],
                        config["padding"])
+    # The formula written out independently of geometry.py (Keras's documentation).
+    (KH, KW), (SH, SW) = config["window"], config["strides"]
+    if config["padding"] == "same":
+        assert (OH, OW) == (-(-config["H"] // SH), -(-config["W"] // SW))
+    else:
+        assert (OH, OW) == ((config["H"] - KH) // SH + 1, (config["W"] - KW) // SW + 1)
     pads = pads_of(config)
 
     y, cache = backend.conv2d_forward(x, arrays["kernel"], arrays["bias"], config["strides"], pads)
