@@ -301,8 +301,10 @@ def _arrays_from_keras3_file(handle, model: Sequential, path: str) -> dict[str, 
     """Read a Keras 3 ``.weights.h5`` file: ``layers/<key>/vars/<i>``.
 
     Keras 3 names each layer's group after its class (``conv2d``, ``conv2d_1``, ... in
-    model order) and, since 3.x, stores the real layer name as the ``name`` attribute of
-    ``vars``.  The name is used when present, the class-based position otherwise.
+    model order) and, in recent versions, stores the layer's own name as the ``name``
+    attribute of ``vars``.  When every layer with weights finds its name there, layers
+    are matched by name; otherwise by the class-based position, as Keras's own
+    ``load_weights`` always does.
     """
     groups = handle["layers"]
     by_name = {}
@@ -310,24 +312,24 @@ def _arrays_from_keras3_file(handle, model: Sequential, path: str) -> dict[str, 
         variables = groups[key].get("vars")
         if variables is not None and "name" in variables.attrs:
             by_name[_decode(variables.attrs["name"])] = variables
-    counters: dict[str, int] = {}
-    found = {}
-    for layer in model.layers:
-        prefix = to_snake_case(type(layer).__name__)
-        count = counters.get(prefix, 0)
-        counters[prefix] = count + 1
-        if not layer.weights:
-            continue
-        variables = by_name.get(layer.name)
-        if variables is None and not by_name:
+    layers = _weighted_layers(model)
+    if not all(layer.name in by_name for layer in layers):
+        by_name = {}
+        counters: dict[str, int] = {}
+        for layer in model.layers:
+            prefix = to_snake_case(type(layer).__name__)
+            count = counters.get(prefix, 0)
+            counters[prefix] = count + 1
             key = prefix if count == 0 else f"{prefix}_{count}"
-            variables = groups[key]["vars"] if key in groups else None
-        if variables is None:
-            raise ValueError(
-                f"weights file {path!r} has no weights for layer {layer.name!r}; it holds "
-                f"{sorted(by_name) or sorted(groups)}")
-        found[layer.name] = [np.asarray(variables[str(i)]) for i in range(len(variables))]
-    return found
+            if layer.weights and key in groups and "vars" in groups[key]:
+                by_name[layer.name] = groups[key]["vars"]
+    missing = [layer.name for layer in layers if layer.name not in by_name]
+    if missing:
+        raise ValueError(
+            f"weights file {path!r} does not fit model {model.name!r}: no weights for layers "
+            f"{missing} (matched by name, then by position); the file holds {sorted(groups)}")
+    return {layer.name: [np.asarray(by_name[layer.name][str(i)])
+                         for i in range(len(by_name[layer.name]))] for layer in layers}
 
 
 def _arrays_from_legacy_file(handle, model: Sequential, path: str) -> dict[str, list[np.ndarray]]:
