@@ -161,3 +161,48 @@ def test_mnist_convnet_converges_on_2000_synthetic_images(backend):
         assert history.history["accuracy"][-1] > 0.9
     finally:
         minicnn.set_backend(previous)
+
+
+class BlobSequence:
+    """A keras.utils.Sequence-like object: __len__, __getitem__, on_epoch_end."""
+
+    def __init__(self, x, y, batch_size):
+        self.x, self.y, self.batch_size, self.epochs_ended = x, y, batch_size, 0
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[part], self.y[part]
+
+    def on_epoch_end(self):
+        self.epochs_ended += 1
+
+
+def test_fit_evaluate_predict_accept_sequences_and_generators():
+    x, labels = blobs(48)
+    y = to_categorical(labels, 3)
+    minicnn.set_random_seed(3)
+    from_arrays = small_model()
+    from_arrays.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    minicnn.set_random_seed(3)
+    from_sequence = small_model()
+    sequence = BlobSequence(x, y, 16)
+    history = from_sequence.fit(sequence, epochs=2, validation_data=BlobSequence(x, y, 24),
+                                verbose=0)
+    assert sequence.epochs_ended == 2
+    assert "val_loss" in history.history
+    for a, b in zip(from_arrays.get_weights(), from_sequence.get_weights()):
+        assert_close(a, b, rtol=0, atol=0, what="same batches, same weights")
+    assert_close(from_sequence.evaluate(sequence, verbose=0), from_sequence.evaluate(x, y, verbose=0),
+                 rtol=1e-6, atol=0, what="evaluate on a sequence")
+    assert from_sequence.predict(sequence, verbose=0).shape == (48, 3)
+
+    def endless():
+        while True:
+            yield x[:16], y[:16]
+
+    from_sequence.fit(endless(), steps_per_epoch=3, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="steps_per_epoch is required"):
+        from_sequence.fit(endless(), epochs=1, verbose=0)

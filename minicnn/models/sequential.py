@@ -25,11 +25,10 @@ from minicnn import metrics as metrics_module
 from minicnn import optimizers as optimizers_module
 from minicnn.layers.base import Layer, Shape
 from minicnn.layers.core import InputLayer
-from minicnn.metrics import Mean
-from minicnn.models.progress import ProgressBar
-from minicnn.models.training import (Callback, History, NonFiniteLossError, batch_slices,
-                                     check_features, check_pair, check_positive_int,
-                                     fit_loop, split_validation)
+from minicnn.models.data import ArrayBatches, StreamBatches, is_batch_stream
+from minicnn.models.training import (Callback, History, NonFiniteLossError, check_features,
+                                     check_pair, check_positive_int, evaluate_loop, fit_loop,
+                                     predict_loop, split_validation)
 from minicnn.naming import auto_name
 from minicnn.variables import Variable
 
@@ -289,21 +288,17 @@ class Sequential:
         return self.forward(x, training=training)
 
     # ------------------------------------------------------------ public API
-    def predict(self, x, batch_size: int | None = None, verbose="auto") -> np.ndarray:
-        """Outputs for ``x`` computed in batches (default 32, as Keras)."""
-        x = self._prepare_input(x)
-        batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
-        slices = list(batch_slices(len(x), batch_size))
-        bar = ProgressBar(len(slices)) if _verbosity(verbose) == 1 else None
-        outputs = []
-        with self._inference():
-            for step, batch in enumerate(slices, 1):
-                outputs.append(self.forward(x[batch], training=False))
-                if bar:
-                    bar.update(step, {})
-        if bar:
-            bar.finish({})
-        return np.concatenate(outputs, axis=0)
+    def predict(self, x, batch_size: int | None = None, verbose="auto",
+                steps: int | None = None) -> np.ndarray:
+        """Outputs for ``x`` (arrays, a sequence or a generator), in batches (default 32)."""
+        if is_batch_stream(x):
+            source = StreamBatches(x, steps, "steps")
+        else:
+            x = self._prepare_input(x)
+            batch_size = check_positive_int(32 if batch_size is None else batch_size,
+                                            "batch_size")
+            source = ArrayBatches(x, None, batch_size)
+        return predict_loop(self, source, _verbosity(verbose))
 
     def predict_on_batch(self, x) -> np.ndarray:
         return self.predict(x, batch_size=len(np.asarray(x)), verbose=0)
@@ -314,29 +309,34 @@ class Sequential:
         stand_in = np.broadcast_to(np.zeros((), dtype=np.float32), (len(y),) + y_pred_shape[1:])
         self.loss.check_labels(y, stand_in)
 
-    def evaluate(self, x, y, batch_size: int | None = None, verbose="auto",
-                 return_dict: bool = False):
-        """Mean loss (and metrics) over ``(x, y)``: a float, or [loss, *metrics] as Keras."""
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
+                 return_dict: bool = False, steps: int | None = None):
+        """Mean loss (and metrics) over the data: a float, or [loss, *metrics] as Keras."""
         self._require_compiled("evaluate")
+        source = self._batch_source(x, y, batch_size, steps, "steps")
+        return _keras_return(evaluate_loop(self, source, _verbosity(verbose)), return_dict)
+
+    def _batch_source(self, x, y, batch_size, steps, steps_argument: str, shuffle=False):
+        """Validate arrays once up front, or wrap a generator (checked batch by batch)."""
+        if is_batch_stream(x):
+            if y is not None:
+                raise ValueError("y must be None when x is a generator or sequence "
+                                 "(it yields (x, y) batches itself)")
+            return StreamBatches(x, steps, steps_argument)
         x, y = check_pair(x, y)
         x = self._prepare_input(x)
         self._check_targets(y, self.output_shape)
         batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
-        slices = list(batch_slices(len(x), batch_size))
-        bar = ProgressBar(len(slices)) if _verbosity(verbose) == 1 else None
-        trackers = {name: Mean() for name in self.metrics_names}
-        with self._inference():
-            for step, batch in enumerate(slices, 1):
-                y_pred = self.forward(x[batch], training=False)
-                logs = self._batch_logs(y[batch], y_pred, loss_value=None)
-                for name, value in logs.items():
-                    trackers[name].update(value, len(y_pred))
-                if bar:
-                    bar.update(step, {k: t.result() for k, t in trackers.items()})
-        results = {name: tracker.result() for name, tracker in trackers.items()}
-        if bar:
-            bar.finish(results)
-        return _keras_return(results, return_dict)
+        return ArrayBatches(x, y, batch_size, shuffle)
+
+    def _check_batch(self, x: np.ndarray, y: np.ndarray | None):
+        """Checks for one batch from a generator: shapes, finiteness, labels."""
+        if y is None:
+            raise ValueError("the data generator must yield (x, y) batches for training "
+                             "and evaluation")
+        x = self._prepare_input(x)
+        self._check_targets(y, self.output_shape)
+        return x, y
 
     def _batch_logs(self, y: np.ndarray, y_pred: np.ndarray, loss_value) -> dict[str, float]:
         if loss_value is None:
@@ -366,38 +366,46 @@ class Sequential:
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
             verbose="auto", callbacks: list[Callback] | None = None,
             validation_split: float = 0.0, validation_data=None, shuffle: bool = True,
-            initial_epoch: int = 0) -> History:
-        """Train for ``epochs`` passes over ``(x, y)``; returns a :class:`History`.
+            initial_epoch: int = 0, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None) -> History:
+        """Train for ``epochs`` passes over the data; returns a :class:`History`.
 
-        As in Keras: ``batch_size`` defaults to 32; ``validation_split`` holds out the
-        *last* fraction of the data (before shuffling); ``validation_data`` overrides it;
-        ``shuffle`` reshuffles the training samples every epoch; ``verbose`` 1 shows a
-        live progress bar, 2 one line per epoch, 0 nothing.
+        As in Keras: ``x`` is arrays (with ``y``) or a generator/sequence of (x, y)
+        batches (see :mod:`minicnn.models.data`); ``batch_size`` defaults to 32;
+        ``validation_split`` holds out the *last* fraction of the arrays (before
+        shuffling); ``validation_data`` -- a tuple or a generator -- overrides it;
+        ``shuffle`` reshuffles array samples every epoch; ``verbose`` 1 shows a live
+        progress bar, 2 one line per epoch, 0 nothing.
 
         Raises:
             NonFiniteLossError: the loss or a gradient became NaN or infinite; the
                 model keeps the last finite weights (the failing update is not applied).
         """
         self._require_compiled("fit")
-        x, y = check_pair(x, y)
-        x = self._prepare_input(x)
-        self._check_targets(y, self.output_shape)
-        batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs = check_positive_int(epochs, "epochs")
+        if validation_split and not is_batch_stream(x) and validation_data is None:
+            x, y = check_pair(x, y)
+            (x, y), validation_data = split_validation(x, y, validation_split)
+        elif validation_split and is_batch_stream(x):
+            raise ValueError("validation_split needs array data; pass validation_data "
+                             "with a generator")
+        if steps_per_epoch is not None and not is_batch_stream(x):
+            raise ValueError("steps_per_epoch is for generators; with arrays the epoch "
+                             "is len(x) / batch_size batches")
+        train = self._batch_source(x, y, batch_size, steps_per_epoch, "steps_per_epoch",
+                                   shuffle=shuffle)
+        validation = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            x_val, y_val = check_pair(*validation_data)
-            x_val = self._prepare_input(x_val)
-            self._check_targets(y_val, self.output_shape)
-            validation = (x_val, y_val)
-        elif validation_split:
-            (x, y), validation = split_validation(x, y, validation_split)
-        else:
-            validation = None
-        return fit_loop(self, x, y, batch_size=batch_size, epochs=epochs,
-                        verbosity=_verbosity(verbose), callbacks=list(callbacks or []),
-                        validation=validation, shuffle=shuffle, initial_epoch=initial_epoch)
+            if is_batch_stream(validation_data):
+                validation = StreamBatches(validation_data, validation_steps, "validation_steps")
+            elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+                validation = self._batch_source(*validation_data, batch_size, None, "steps")
+            else:
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or a "
+                                 "generator of (x, y) batches")
+        return fit_loop(self, train, epochs=epochs, verbosity=_verbosity(verbose),
+                        callbacks=list(callbacks or []), validation=validation,
+                        initial_epoch=initial_epoch)
 
     # ----------------------------------------------------------- save / load
     def save(self, path: str) -> None:

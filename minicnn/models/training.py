@@ -18,7 +18,6 @@ from typing import Iterator
 
 import numpy as np
 
-from minicnn import random as minicnn_random
 from minicnn.metrics import Mean
 from minicnn.models.progress import ProgressBar
 
@@ -163,11 +162,11 @@ class FitPosition:
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
-def fit_loop(model, x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int,
-             verbosity: int, callbacks: list[Callback], validation, shuffle: bool,
-             initial_epoch: int = 0):
+def fit_loop(model, train, *, epochs: int, verbosity: int, callbacks: list[Callback],
+             validation=None, initial_epoch: int = 0):
     """The training loop behind ``Sequential.fit`` (arguments already validated).
 
+    ``train`` and ``validation`` are batch sources from :mod:`minicnn.models.data`.
     A callback may set ``model.resume_position`` in ``on_train_begin`` (BackupAndRestore
     does) to continue an interrupted run from that exact batch.
     """
@@ -184,30 +183,32 @@ def fit_loop(model, x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: in
         first_epoch = resume.epoch
         history.history = {key: list(values) for key, values in resume.history.items()}
         history.epoch = list(range(initial_epoch, resume.epoch))
-    steps = -(-len(x) // batch_size)
     for epoch in range(first_epoch, epochs):
         if verbosity:
             print(f"Epoch {epoch + 1}/{epochs}", flush=True)
         callback_list.on_epoch_begin(epoch)
         started = time.perf_counter()
         trackers = {name: Mean() for name in model.metrics_names}
+        first_step = 0
         if resume is not None and resume.epoch == epoch and resume.step > 0:
+            if not train.resumable:
+                raise ValueError("resuming mid-epoch needs array data (a generator cannot "
+                                 "replay its batches); checkpoint once per epoch instead")
             # Mid-epoch: the same order, skip the batches already applied.
-            order, first_step = resume.order, resume.step
+            train.start_epoch(resume.order)
+            first_step = resume.step
             for name, (total, count) in resume.sums.items():
                 trackers[name].total, trackers[name].count = total, count
         else:
-            order = minicnn_random.generator().permutation(len(x)) if shuffle else None
-            first_step = 0
-        position = FitPosition(epoch=epoch, order=order, history=history.history)
+            train.start_epoch()
+        position = FitPosition(epoch=epoch, order=train.order, history=history.history)
         model.fit_position = position
-        bar = ProgressBar(steps) if verbosity == 1 else None
-        for step, batch in enumerate(batch_slices(len(x), batch_size)):
-            if step < first_step:
-                continue
+        bar = ProgressBar(train.steps) if verbosity == 1 else None
+        for step in range(first_step, train.steps):
             callback_list.on_train_batch_begin(step)
-            index = order[batch] if order is not None else batch
-            x_batch, y_batch = x[index], y[index]
+            x_batch, y_batch = train.batch(step)
+            if not train.resumable:
+                x_batch, y_batch = model._check_batch(x_batch, y_batch)
             try:
                 loss_value, y_pred = model._train_step(x_batch, y_batch)
             except NonFiniteLossError as error:
@@ -223,15 +224,15 @@ def fit_loop(model, x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: in
                 bar.update(step + 1, logs)
             if model.stop_training:
                 break
+        train.end_epoch()
         logs = {name: tracker.result() for name, tracker in trackers.items()}
         if validation is not None:
-            results = model.evaluate(*validation, batch_size=batch_size, verbose=0,
-                                     return_dict=True)
+            results = evaluate_loop(model, validation, verbosity=0)
             logs.update({f"val_{name}": value for name, value in results.items()})
         if bar:
             bar.finish(logs)
         elif verbosity == 2:
-            print(f"{steps}/{steps} - {time.perf_counter() - started:.0f}s"
+            print(f"{train.steps}/{train.steps} - {time.perf_counter() - started:.0f}s"
                   + "".join(f" - {k}: {v:.4f}" for k, v in logs.items()), flush=True)
         # The epoch is complete: a checkpoint taken now resumes at the next epoch.
         position.epoch, position.step, position.order, position.sums = epoch + 1, 0, None, {}
@@ -241,3 +242,44 @@ def fit_loop(model, x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: in
     model.fit_position = None
     callback_list.on_train_end()
     return history
+
+
+def evaluate_loop(model, source, verbosity: int) -> dict[str, float]:
+    """Mean loss and metrics over every batch of ``source``, weighted by batch size."""
+    source.start_epoch()
+    bar = ProgressBar(source.steps) if verbosity == 1 else None
+    trackers = {name: Mean() for name in model.metrics_names}
+    with model._inference():
+        for step in range(source.steps):
+            x_batch, y_batch = source.batch(step)
+            if not source.resumable:
+                x_batch, y_batch = model._check_batch(x_batch, y_batch)
+            y_pred = model.forward(x_batch, training=False)
+            for name, value in model._batch_logs(y_batch, y_pred, loss_value=None).items():
+                trackers[name].update(value, len(y_pred))
+            if bar:
+                bar.update(step + 1, {k: t.result() for k, t in trackers.items()})
+    source.end_epoch()
+    results = {name: tracker.result() for name, tracker in trackers.items()}
+    if bar:
+        bar.finish(results)
+    return results
+
+
+def predict_loop(model, source, verbosity: int) -> np.ndarray:
+    """The model's outputs for every batch of ``source``, concatenated."""
+    source.start_epoch()
+    bar = ProgressBar(source.steps) if verbosity == 1 else None
+    outputs = []
+    with model._inference():
+        for step in range(source.steps):
+            x_batch, _ = source.batch(step)
+            if not source.resumable:
+                x_batch = model._prepare_input(x_batch)
+            outputs.append(model.forward(x_batch, training=False))
+            if bar:
+                bar.update(step + 1, {})
+    source.end_epoch()
+    if bar:
+        bar.finish({})
+    return np.concatenate(outputs, axis=0)
