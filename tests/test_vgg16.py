@@ -16,6 +16,9 @@ from minicnn.applications import VGG16
 from minicnn.applications.vgg16 import preprocess_input
 from tests.helpers import assert_close
 
+# Keras 3 converting its variables with NumPy 2 (not ours to fix).
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 CONV_BASE_NAMES = [
     "block1_conv1", "block1_conv2", "block1_pool",
     "block2_conv1", "block2_conv2", "block2_pool",
