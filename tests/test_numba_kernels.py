@@ -4,9 +4,10 @@ General correctness (every backend against the reference loops, central differen
 TensorFlow) is in ``tests/test_kernels.py``, which parametrizes over this backend too.
 Here:
 
-* both convolution paths (direct loop and im2col + GEMM), and both builds of every loop
-  (parallel and serial), equal the reference on the same cases, whichever one the size
-  thresholds would pick (``tests/test_kernels.py`` uses tiny arrays: serial builds);
+* both convolution paths (the direct loop for single-channel 3x3 kernels, im2col +
+  GEMM) and both builds of every loop (parallel and serial) equal the reference on the
+  same cases, whatever the thresholds would pick (``tests/test_kernels.py`` uses tiny
+  arrays, so it sees the serial builds);
 * the fused helpers equal the unfused composition, forward and backward;
 * results never share storage: interleaved calls of two layers with the same shapes
   (forward A, forward B, backward B, backward A) give what separate calls give;
@@ -31,7 +32,9 @@ TOLERANCES = {np.float64: FLOAT64_EXACT, np.float32: FLOAT32_ROUNDOFF}
 # (N, H, W, C, F, window, strides, padding, use_bias)
 CONV_CASES = [
     (2, 6, 7, 1, 4, (3, 3), (1, 1), "valid", True),    # the MNIST first layer, small
-    (2, 7, 6, 1, 3, (3, 3), (2, 1), "same", False),
+    (2, 7, 6, 1, 3, (3, 3), (2, 1), "same", False),    # direct path with stride and pads
+    (1, 5, 6, 1, 17, (3, 3), (2, 3), "same", True),    # F not a multiple of the vector
+    (1, 2, 3, 1, 2, (3, 3), (1, 1), "same", True),     # kernel larger than the input
     (1, 6, 6, 3, 5, (3, 2), (1, 2), "same", True),
     (2, 5, 5, 4, 3, (1, 1), (1, 1), "valid", True),    # 1x1: the GEMM reads x itself
     (1, 6, 5, 3, 2, (1, 1), (2, 2), "same", False),    # 1x1 with stride: patches needed
@@ -40,11 +43,10 @@ CONV_CASES = [
 ]
 
 
-@pytest.fixture(params=["direct", "gemm"])
+@pytest.fixture(params=["default", "gemm"])
 def conv_path(request, monkeypatch) -> str:
-    """Force every convolution onto one path by moving the size threshold."""
-    limit = 10**9 if request.param == "direct" else 0
-    monkeypatch.setattr(numba_ops, "DIRECT_CONV_MAX_DEPTH", limit)
+    """"default": single-channel 3x3 cases take the direct loop; "gemm": all im2col + GEMM."""
+    monkeypatch.setattr(numba_ops, "USE_DIRECT_CONV", request.param == "default")
     return request.param
 
 

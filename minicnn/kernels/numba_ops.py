@@ -12,11 +12,11 @@ How a convolution is computed
   already in NHWC order.  Bias (and ReLU, when fused) is one parallel pass over ``y``.
   Backward: ``dkernel = cols^T @ g``, ``dcols = g @ kernel_matrix^T`` and a parallel
   gather ``col2im`` (no ``np.add.at``), with ``g = dy`` (or ``dy * (y > 0)``).
-* **Direct path** when ``KH*KW*C`` is small (a first layer with one input channel:
-  a GEMM with an inner dimension of 9 is all memory traffic).  Compiled loops
-  broadcast each input value over the ``F`` filters; the kernel gradient is summed per
-  thread without building patches, and the input gradient (usually not wanted: a
-  first layer passes ``need_input_grad=False``) is a separate gather loop.
+* **Direct path** for single-channel 3x3 kernels (MNIST's first layer), where the GEMM
+  would have an inner dimension of 9 and the patch matrix would cost more than the
+  arithmetic (:mod:`~minicnn.kernels.numba_direct_loops`): nine scalar taps per pixel,
+  a vector loop over filters, no patches.  The input gradient, which a first layer
+  never needs (``need_input_grad=False``), is a separate simple loop.
 
 Fused helpers (optional; layers look them up with ``getattr(kernels, name, None)``)
 --------------------------------------------------------------------------------
@@ -53,12 +53,18 @@ from __future__ import annotations
 import numpy as np
 
 from minicnn.kernels import numba_conv_loops as conv_loops
+from minicnn.kernels import numba_direct_loops as direct_loops
 from minicnn.kernels import numba_pool_loops as pool_loops
 from minicnn.kernels.geometry import Pads
 
-# Below this many multiply-adds per output value (KH*KW*C) the direct loop beats
-# im2col + GEMM: the patch matrix would be as large as the arithmetic it feeds.
-DIRECT_CONV_MAX_DEPTH = 16
+# Single-channel 3x3 layers take the direct loop (see numba_direct_loops); tests flip
+# this to send them through im2col + GEMM instead.
+USE_DIRECT_CONV = True
+
+
+def use_direct_conv(KH: int, KW: int, C: int) -> bool:
+    """Whether a ``KH x KW`` kernel over ``C`` channels takes the direct loop."""
+    return USE_DIRECT_CONV and KH == 3 and KW == 3 and C == 1
 
 
 def _float_dtype(x: np.ndarray) -> np.dtype:
@@ -92,11 +98,13 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
                    else np.zeros(F, dtype=dtype))
     depth = KH * KW * C
 
-    if depth <= DIRECT_CONV_MAX_DEPTH:
+    if use_direct_conv(KH, KW, C):
+        # Single-channel 3x3: padded 2-D planes, nine scalar taps per pixel.
+        xp = np.pad(x[..., 0], ((0, 0), (top, bottom), (left, right)))
+        kernel_rows = kernel.reshape(9, F)
         y = np.empty((N, OH, OW, F), dtype=dtype)
-        conv_loops.direct_conv_forward.pick(y.size * depth)(
-            x, kernel, bias_vector, SH, SW, top, left, relu, y)
-        cache = ("direct", x, kernel, strides, pads, has_bias, relu, y)
+        direct_loops.forward.pick(y.size * 9)(xp, kernel_rows, bias_vector, SH, SW, relu, y)
+        cache = ("direct", xp, kernel_rows, (N, H, W, C), strides, pads, has_bias, relu, y)
         return y, cache
 
     kernel_matrix = kernel.reshape(depth, F)
@@ -170,23 +178,24 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
         ``(KH, KW, C, F)``, ``dbias`` ``(F,)`` or None when the forward had no bias.
     """
     if cache[0] == "direct":
-        _, x, kernel, strides, pads, has_bias, relu, y = cache
-        dtype = x.dtype
+        _, xp, kernel_rows, x_shape, strides, pads, has_bias, relu, y = cache
+        dtype = xp.dtype
         dy = np.ascontiguousarray(dy, dtype=dtype)
-        KH, KW, C, F = kernel.shape
         SH, SW = strides
         (top, _), (left, _) = pads
-        weights_loop = conv_loops.direct_conv_backward_weights
-        elements = dy.size * KH * KW * C
-        dkernel64, dbias64 = weights_loop.pick(elements)(
-            x, dy, y, relu, KH, KW, SH, SW, top, left, weights_loop.threads(elements))
+        N, H, W, _ = x_shape
+        F = kernel_rows.shape[1]
+        loop = direct_loops.backward_weights
+        elements = dy.size * 9
+        sums = loop.pick(elements)(xp, dy, y, relu, SH, SW, loop.threads(elements))
+        dkernel = sums[:9].astype(dtype).reshape(3, 3, 1, F)
+        dbias = sums[9].astype(dtype) if has_bias else None
         dx = None
         if need_input_grad:
-            dx = np.empty(x.shape, dtype=dtype)
-            conv_loops.direct_conv_backward_input.pick(dy.size * KH * KW * C)(
-                dy, y, relu, kernel, SH, SW, top, left, dx)
-        dbias = dbias64.astype(dtype) if has_bias else None
-        return dx, dkernel64.astype(dtype), dbias
+            dxp = np.empty(xp.shape, dtype=dtype)
+            direct_loops.backward_input.pick(elements)(dy, y, relu, kernel_rows, SH, SW, dxp)
+            dx = np.ascontiguousarray(dxp[:, top:top + H, left:left + W]).reshape(x_shape)
+        return dx, dkernel, dbias
 
     (_, cols, kernel_matrix, x_shape, kernel_shape, strides, pads, has_bias, relu, y,
      pointwise) = cache
@@ -200,7 +209,7 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
     if relu:
         g = np.empty_like(dy2d)
         loop = conv_loops.relu_grad_and_bias_sums
-        bias_sums = loop.pick(g.size)(dy2d, y.reshape(N * OH * OW, F), True,
+        bias_sums = loop.pick(g.size)(dy2d, y.reshape(N * OH * OW, F),
                                       loop.threads(g.size), g)
     else:
         g = dy2d

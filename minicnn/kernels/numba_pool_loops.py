@@ -17,46 +17,82 @@ from numba import njit, prange
 from minicnn.kernels.numba_parallel import parallel_and_serial
 
 
+@njit(cache=True)
+def _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner):
+    """Any window: the first maximum over its real cells, channel by channel."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    # Real rows/columns of this window (padded cells never win).
+    kh_start = max(0, top - i * SH)
+    kh_stop = min(KH, H + top - i * SH)
+    kw_start = max(0, left - j * SW)
+    kw_stop = min(KW, W + left - j * SW)
+    best = y[n, i, j]
+    where = winner[n, i, j]
+    first = x[n, i * SH - top + kh_start, j * SW - left + kw_start]
+    for c in range(C):
+        best[c] = first[c]
+        where[c] = kh_start * KW + kw_start
+    for kh in range(kh_start, kh_stop):
+        for kw in range(kw_start, kw_stop):
+            cell = x[n, i * SH - top + kh, j * SW - left + kw]
+            offset = kh * KW + kw
+            for c in range(C):
+                value = cell[c]
+                # Strictly greater: ties keep the first maximum.
+                better = value > best[c]
+                best[c] = value if better else best[c]
+                where[c] = offset if better else where[c]
+
+
 @parallel_and_serial
 def max_pool_forward(x, KH, KW, SH, SW, top, left, relu, y, winner):
     """``y[n,i,j,c] = max`` over the window's real cells; ``winner`` = its offset ``kh*KW+kw``.
 
     With ``relu`` the stored maximum is ``max(., 0)`` (``relu(max x) = max relu(x)``;
     the winner is unchanged, and its gradient is zeroed in the backward pass when the
-    maximum was not positive).
+    maximum was not positive).  The usual 2x2 window with stride 2 is written out cell
+    by cell, so the channel loop is four loads and three selects (vectorized, ~4x
+    faster than the general loop, whose best-so-far lives in memory).
     """
     N, H, W, C = x.shape
     _, OH, OW, _ = y.shape
+    two_by_two = KH == 2 and KW == 2 and SH == 2 and SW == 2 and top == 0 and left == 0
     for task in prange(N * OH):
         n = task // OH
         i = task - n * OH
-        for j in range(OW):
-            first = True
-            for kh in range(KH):
-                ih = i * SH - top + kh
-                if ih < 0 or ih >= H:
-                    continue
-                for kw in range(KW):
-                    iw = j * SW - left + kw
-                    if iw < 0 or iw >= W:
-                        continue
-                    offset = kh * KW + kw
-                    if first:
-                        for c in range(C):
-                            y[n, i, j, c] = x[n, ih, iw, c]
-                            winner[n, i, j, c] = offset
-                        first = False
-                    else:
-                        for c in range(C):
-                            v = x[n, ih, iw, c]
-                            # Strictly greater: ties keep the first maximum.
-                            if v > y[n, i, j, c]:
-                                y[n, i, j, c] = v
-                                winner[n, i, j, c] = offset
-            if relu:
+        j_fast = 0
+        if two_by_two and 2 * i + 1 < H:
+            j_fast = min(OW, W // 2)   # windows with both columns inside
+            upper = x[n, 2 * i]
+            lower = x[n, 2 * i + 1]
+            best_row = y[n, i]
+            where_row = winner[n, i]
+            for j in range(j_fast):
                 for c in range(C):
-                    if y[n, i, j, c] < 0.0:
-                        y[n, i, j, c] = 0.0
+                    v0 = upper[2 * j, c]
+                    v1 = upper[2 * j + 1, c]
+                    v2 = lower[2 * j, c]
+                    v3 = lower[2 * j + 1, c]
+                    best = v0
+                    where = 0
+                    if v1 > best:
+                        best = v1
+                        where = 1
+                    if v2 > best:
+                        best = v2
+                        where = 2
+                    if v3 > best:
+                        best = v3
+                        where = 3
+                    best_row[j, c] = best
+                    where_row[j, c] = where
+        for j in range(j_fast, OW):
+            _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner)
+        if relu:
+            for j in range(OW):
+                for c in range(C):
+                    best = y[n, i, j, c]
+                    y[n, i, j, c] = best if best > 0.0 else 0.0
 
 
 @njit(cache=True)
@@ -70,8 +106,63 @@ def _zero_rows(dx, n, start, stop):
 
 
 @njit(cache=True)
-def _max_pool_scatter_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx):
-    """Add output row ``(n, i)``'s gradients to the winning cells of ``dx``."""
+def _max_pool_write_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, n, i, dx):
+    """Write output row ``(n, i)``'s windows of ``dx``: ``dy`` at the winner, 0 elsewhere.
+
+    Only for windows that do not overlap (``SH >= KH``, ``SW >= KW``): each cell is
+    written by one window, so plain stores (vector selects) replace ``+=``.  With the
+    fused ReLU a non-positive maximum passed no gradient.
+    """
+    H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
+    OW = dy.shape[2]
+    kh_start = max(0, top - i * SH)
+    kh_stop = min(KH, H + top - i * SH)
+    for j in range(OW):
+        kw_start = max(0, left - j * SW)
+        kw_stop = min(KW, W + left - j * SW)
+        grads = dy[n, i, j]
+        where = winner[n, i, j]
+        best = y[n, i, j]
+        for kh in range(kh_start, kh_stop):
+            p = i * SH - top + kh
+            for kw in range(kw_start, kw_stop):
+                offset = kh * KW + kw
+                out = dx[n, p, j * SW - left + kw]
+                if relu:
+                    for c in range(C):
+                        keep = where[c] == offset and best[c] > 0.0
+                        out[c] = grads[c] if keep else 0.0
+                else:
+                    for c in range(C):
+                        out[c] = grads[c] if where[c] == offset else 0.0
+
+
+@njit(cache=True)
+def _max_pool_write_row_2x2(dy, y, relu, winner, n, i, dx):
+    """:func:`_max_pool_write_row` for 2x2 windows tiling the input.
+
+    One inner loop per cell of the window, over 1-D channel rows, each with a single
+    store stream: this is the shape LLVM vectorizes (4x faster than one loop storing
+    to four cells).
+    """
+    OW, C = dy.shape[2], dy.shape[3]
+    for j in range(OW):
+        grads = dy[n, i, j]
+        where = winner[n, i, j]
+        best = y[n, i, j]
+        for cell in range(4):
+            out = dx[n, 2 * i + cell // 2, 2 * j + cell % 2]
+            if relu:
+                for c in range(C):
+                    out[c] = grads[c] if where[c] == cell and best[c] > 0.0 else 0.0
+            else:
+                for c in range(C):
+                    out[c] = grads[c] if where[c] == cell else 0.0
+
+
+@njit(cache=True)
+def _max_pool_add_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx):
+    """Add output row ``(n, i)``'s gradients to the winning cells (overlapping windows)."""
     OW, C = dy.shape[2], dy.shape[3]
     for j in range(OW):
         for c in range(C):
@@ -79,7 +170,6 @@ def _max_pool_scatter_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx):
             kh = offset // KW
             kw = offset - kh * KW
             g = dy[n, i, j, c]
-            # With the fused ReLU a non-positive maximum passed no gradient.
             if relu and not (y[n, i, j, c] > 0.0):
                 g = 0.0
             dx[n, i * SH - top + kh, j * SW - left + kw, c] += g
@@ -90,27 +180,35 @@ def max_pool_backward(dy, y, relu, winner, KH, KW, SH, SW, top, left, dx):
     """Overwrite ``dx`` ``(N, H, W, C)`` with zeros plus each ``dy`` at its winner."""
     N, H, W, C = dx.shape
     _, OH, OW, _ = dy.shape
-    if SH >= KH:
-        # Output row i's windows touch only input rows [i*SH - top, (i+1)*SH - top):
-        # the task for (n, i) zeroes and fills exactly those rows (the first and last
-        # tasks also take the rows no window covers), so tasks never share a row.
+    if SH >= KH and SW >= KW:
+        # Windows do not overlap.  Output row i's windows touch only input rows
+        # [i*SH - top, (i+1)*SH - top): the task for (n, i) owns exactly those rows (the
+        # first and last tasks also take the rows no window covers), so tasks never
+        # share a row.  When the windows tile the input exactly, every cell is written
+        # by its window and the zeroing pass is skipped.
+        tiled = (SH == KH and SW == KW and top == 0 and left == 0
+                 and OH * SH == H and OW * SW == W)
         for task in prange(N * OH):
             n = task // OH
             i = task - n * OH
-            start = i * SH - top
-            stop = start + SH
-            if i == 0:
-                start = 0
-            if i == OH - 1:
-                stop = H
-            _zero_rows(dx, n, start, stop)
-            _max_pool_scatter_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx)
+            if not tiled:
+                start = i * SH - top
+                stop = start + SH
+                if i == 0:
+                    start = 0
+                if i == OH - 1:
+                    stop = H
+                _zero_rows(dx, n, start, stop)
+            if tiled and KH == 2 and KW == 2:
+                _max_pool_write_row_2x2(dy, y, relu, winner, n, i, dx)
+            else:
+                _max_pool_write_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, n, i, dx)
     else:
-        # Overlapping windows share rows: one task per image.
+        # Overlapping windows share cells: one task per image, gradients added.
         for n in prange(N):
             _zero_rows(dx, n, 0, H)
             for i in range(OH):
-                _max_pool_scatter_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx)
+                _max_pool_add_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx)
 
 
 @parallel_and_serial
