@@ -75,10 +75,36 @@ def command_experiment(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def command_bench(arguments: argparse.Namespace) -> int:
+    from minicnn import bench
+
+    return bench.run_command(arguments)
+
+
 def command_data(arguments: argparse.Namespace) -> int:
     from minicnn.datasets import mnist
 
     print(mnist.fetch())
+    return 0
+
+
+def command_viz(arguments: argparse.Namespace) -> int:
+    from minicnn.viz import command
+
+    return command.run(arguments)
+
+
+def command_explain(arguments: argparse.Namespace) -> int:
+    from minicnn import explain
+
+    if arguments.target == "conv":
+        print(explain.explain_conv(size=arguments.size, kernel_size=arguments.kernel_size,
+                                   stride=arguments.stride, padding=arguments.padding,
+                                   channels=arguments.channels, seed=arguments.seed,
+                                   show_all=arguments.all))
+    else:
+        print(explain.explain_model(explain.resolve_model(arguments.target),
+                                    batch=arguments.batch, label=arguments.target))
     return 0
 
 
@@ -124,9 +150,40 @@ def make_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
     experiment.set_defaults(handler=command_experiment)
 
+    from minicnn.bench import add_arguments as add_bench_arguments
+
+    bench = commands.add_parser(
+        "bench", help="time each layer and whole training epochs beside Keras and PyTorch "
+                      "(writes benchmarks/RESULTS.md)")
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=command_bench)
+
     data = commands.add_parser("data", help="fetch and verify a dataset, print its path")
     data.add_argument("dataset", choices=["mnist"])
     data.set_defaults(handler=command_data)
+
+    from minicnn.viz.command import add_arguments as add_viz_arguments
+
+    viz = commands.add_parser("viz", help="look inside a trained model: activations, filter "
+                                          "patterns, Grad-CAM (PNG files)")
+    add_viz_arguments(viz)
+    viz.set_defaults(handler=command_viz)
+
+    explain = commands.add_parser(
+        "explain", help="the arithmetic of a model layer by layer, or 'conv': one tiny "
+                        "convolution step by step")
+    explain.add_argument("target", help="'conv', a model name (" + ", ".join(SUMMARY_MODELS)
+                         + ") or a model file (.npz)")
+    explain.add_argument("--batch", type=int, default=1,
+                         help="model: multiply-adds and patch matrices for this batch size")
+    explain.add_argument("--size", type=int, default=5, help="conv: input height = width (5)")
+    explain.add_argument("--kernel-size", type=int, default=3, help="conv: kernel size (3)")
+    explain.add_argument("--stride", type=int, default=1, help="conv: stride (1)")
+    explain.add_argument("--padding", choices=["valid", "same"], default="valid")
+    explain.add_argument("--channels", type=int, default=1, help="conv: input channels (1-3)")
+    explain.add_argument("--seed", type=int, default=0, help="conv: seed of the small integers")
+    explain.add_argument("--all", action="store_true", help="conv: show every position")
+    explain.set_defaults(handler=command_explain)
     return parser
 
 
