@@ -113,9 +113,13 @@ def view_filters(model, layer: str | None, count: int, steps: int, step_size: fl
             ascent = viz.filter_ascent(model, name, index, steps=steps, step_size=step_size)
             start, final = ascent.start_activation, ascent.final_activation
             ratio = final / start if start > 0 else float("inf")
-            print(f"  {index:>6} {start:>25.4g} {final:>10.4g} {ratio:>9.3g}"
-                  + ("  (silent at start: climbed its pre-activation first)"
-                     if ascent.preactivation_steps else ""))
+            note = ""
+            if start == 0:
+                note = "  (silent at the start: climbed its pre-activation first)"
+            elif ascent.preactivation_steps:
+                note = (f"  ({ascent.preactivation_steps} step(s) without a gradient through "
+                        "its ReLU: climbed its pre-activation)")
+            print(f"  {index:>6} {start:>25.4g} {final:>10.4g} {ratio:>9.3g}{note}")
             patterns.append(ascent.image)
             labels.append(str(index))
         path = viz.plotting.plot_filter_patterns(

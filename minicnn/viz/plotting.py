@@ -105,7 +105,8 @@ def plot_activations(feature_map: np.ndarray, path: str | os.PathLike, title: st
     count = feature_map.shape[-1] if max_channels is None else min(max_channels, feature_map.shape[-1])
     channels = [normalize_channel(feature_map[..., c]) for c in range(count)]
     per_row = min(images_per_row, count)
-    grid = tile(channels, per_row, gap=max(1, feature_map.shape[0] // 14))
+    # NaN gaps are not painted: the figure's white shows between the maps
+    grid = tile(channels, per_row, gap=max(1, feature_map.shape[0] // 14), fill=np.nan)
     rows = -(-count // per_row)
     figure = _figure(cell_inches * per_row, cell_inches * rows + 0.45)
     axis = figure.add_axes((0, 0, 1, 1))
