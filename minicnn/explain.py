@@ -206,7 +206,7 @@ def explain_model(model, batch: int = 1, label: str | None = None) -> str:
         f"One training step on a batch of {seed_batch} (the seed's): forward, weight gradients "
         f"and input gradients (none for the first layer) = "
         f"{training_step_flops(model, seed_batch) / 1e9:.2f} GFLOP.")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 # ----------------------------------------------------------------------- a convolution by hand
@@ -218,7 +218,7 @@ def _side_by_side(blocks: list[tuple[str, list[str]]], gap: str = "   ") -> list
     """Print text blocks next to each other, each under its title."""
     widths = [max(len(title), *(len(line) for line in lines)) for title, lines in blocks]
     height = max(len(lines) for _, lines in blocks)
-    out = [gap.join(title.ljust(width) for (title, _), width in zip(blocks, widths))]
+    out = [gap.join(title.ljust(width) for (title, _), width in zip(blocks, widths)).rstrip()]
     for index in range(height):
         out.append(gap.join((lines[index] if index < len(lines) else "").ljust(width)
                             for (_, lines), width in zip(blocks, widths)).rstrip())
