@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                              "runs faster on a CPU)")
     parser.add_argument("--pattern-count", type=int, default=8, help="filters per layer")
     parser.add_argument("--steps", type=int, default=40, help="gradient ascent steps")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random weights (when used) and of the noise")
     parser.add_argument("--no-minicnn", action="store_true",
                         help="skip the comparison with minicnn through the bridge")
     arguments = parser.parse_args(argv)
@@ -236,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     from minicnn.viz import plotting
     import keras
 
+    keras.utils.set_random_seed(arguments.seed)   # random weights are repeatable
     out = Path(arguments.out)
     image_path = arguments.image or default_image()
     model, weights = build_vgg16(arguments.weights, arguments.size)
@@ -256,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n2. Filter patterns (gradient ascent, Keras)")
     patterns, base, start = keras_filter_patterns(model, PATTERN_LAYERS, arguments.pattern_count,
-                                                  arguments.steps, arguments.pattern_size)
+                                                  arguments.steps, arguments.pattern_size,
+                                                  seed=arguments.seed)
     for name, images in patterns.items():
         path = plotting.plot_filter_patterns(
             [image[..., ::-1] for image in images],   # BGR (VGG16's input) -> RGB to show
