@@ -234,3 +234,21 @@ def test_model_gradient_through_whole_stack():
     for variable, grad in zip(model.weights, analytic):
         assert_close(grad, numerical_gradient(loss, variable.value), **FLOAT64_GRADIENT,
                      what=variable.name)
+
+
+@pytest.mark.parametrize("hw, channels, kernel", [((9, 9), 1, (3, 3)), ((7, 8), 3, (3, 2))])
+def test_conv2d_relu_training_path_equals_the_unfused_one(backend, hw, channels, kernel):
+    """Backends may fuse the ReLU into the convolution while training: same numbers."""
+    rng = np.random.default_rng(6)
+    layer = layers.Conv2D(5, kernel, padding="same", activation="relu", dtype="float64")
+    layer.build((None, *hw, channels))
+    layer.bias.value[...] = rng.standard_normal(5) * 0.1
+    x = rng.standard_normal((2, *hw, channels))
+    dy = rng.standard_normal((2, *hw, 5))
+    results = []
+    for training in (True, False):
+        y = layer.forward(x, training=training)
+        dx = layer.backward(dy)
+        results.append((y, dx, layer.kernel.grad.copy(), layer.bias.grad.copy()))
+    for fused, plain, what in zip(results[0], results[1], ["y", "dx", "dkernel", "dbias"]):
+        assert_close(fused, plain, **FLOAT64_GRADIENT, what=f"{backend} fused ReLU {what}")

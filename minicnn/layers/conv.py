@@ -74,22 +74,44 @@ class Conv2D(Layer):
         self.output_shape = output_shape
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        backend = kernels()
         bias = self.bias.value if self.use_bias else None
-        z, cache = kernels().conv2d_forward(x, self.kernel.value, bias, self.strides, self.pads)
-        y = self.activation.forward(z)
+        fused = getattr(backend, "conv2d_bias_relu_forward", None)
+        # In training and plain inference the ReLU rides on the convolution's bias pass
+        # (one memory pass saved, and backward applies the mask with the bias sums).
+        # Visualizations (inference that keeps state) need the pre-activation: unfused.
+        fuse = (fused is not None and self.activation.name == "relu"
+                and (training or not self.keep_for_backward))
+        if fuse:
+            y, cache = fused(x, self.kernel.value, bias, self.strides, self.pads)
+            z = None
+        else:
+            z, cache = backend.conv2d_forward(x, self.kernel.value, bias, self.strides, self.pads)
+            y = self.activation.forward(z)
         if self.keep_for_backward:
             # What backward needs: the kernel's cache, the pre-activation and the output.
             self._cache, self.last_preactivation, self.last_output = cache, z, y
+            self._relu_fused = fuse
         return y
 
     def backward(self, dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        if self._relu_fused:
+            # The fused cache makes conv2d_backward apply the ReLU mask itself.
+            return self._backward_kernels(dy, need_input_grad)
         dz = self.activation.backward(dy, self.last_preactivation, self.last_output)
-        return self.backward_from_preactivation(dz, need_input_grad)
+        return self._backward_kernels(dz, need_input_grad)
 
     def backward_from_preactivation(self, dz: np.ndarray,
                                     need_input_grad: bool = True) -> np.ndarray | None:
         """Backward pass given d(loss)/dz, the gradient before the activation."""
-        dx, dkernel, dbias = kernels().conv2d_backward(dz, self._cache, need_input_grad)
+        if self._relu_fused:
+            raise RuntimeError(
+                f"Layer {self.name!r} ran its ReLU fused into the convolution (training "
+                f"forward); call forward(x, training=False) to get pre-activation gradients")
+        return self._backward_kernels(dz, need_input_grad)
+
+    def _backward_kernels(self, gradient: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
+        dx, dkernel, dbias = kernels().conv2d_backward(gradient, self._cache, need_input_grad)
         self.kernel.grad = dkernel
         if self.use_bias:
             self.bias.grad = dbias
