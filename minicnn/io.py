@@ -40,6 +40,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                              dir=path.parent)
+    # mkstemp creates the file owner-only (0600); give it the permissions an ordinary
+    # open() would: 0666 less the umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)

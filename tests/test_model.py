@@ -206,3 +206,14 @@ def test_fit_evaluate_predict_accept_sequences_and_generators():
     from_sequence.fit(endless(), steps_per_epoch=3, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="steps_per_epoch is required"):
         from_sequence.fit(endless(), epochs=1, verbose=0)
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "model.npz"
+    small_model().save(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
