@@ -2,6 +2,10 @@
 
 ``downsampling``: the seed's question "why downsample, and why max pooling rather than
 strided convolutions or average pooling?" (``minicnn experiment downsampling``).
+
+``transfer``: pretrain the MNIST convnet on digits 0-4, then learn 5-9 from a few labeled
+images from scratch, by feature extraction and by fine-tuning
+(``minicnn experiment transfer``).
 """
 
-__all__ = ["downsampling"]
+__all__ = ["downsampling", "transfer"]
