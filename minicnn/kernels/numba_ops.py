@@ -50,21 +50,42 @@ loop; measured, a buffer cache bought nothing here.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from minicnn.kernels import numba_conv_loops as conv_loops
 from minicnn.kernels import numba_direct_loops as direct_loops
 from minicnn.kernels import numba_pool_loops as pool_loops
+from minicnn.kernels import numba_winograd as winograd
+from minicnn.kernels.numba_parallel import threads_for
 from minicnn.kernels.geometry import Pads
 
 # Single-channel 3x3 layers take the direct loop (see numba_direct_loops); tests flip
 # this to send them through im2col + GEMM instead.
 USE_DIRECT_CONV = True
 
+# Output tile of the Winograd path for 3x3 stride-1 layers: 4 (F(4x4, 3x3), fastest),
+# 2 (F(2x2, 3x3), as accurate as the GEMM path), or 0 (always im2col + GEMM).  The
+# environment variable MINICNN_WINOGRAD_TILE sets it at import.
+WINOGRAD_TILE = int(os.environ.get("MINICNN_WINOGRAD_TILE", "4"))
+if WINOGRAD_TILE not in (0, 2, 4):
+    raise ValueError(f"MINICNN_WINOGRAD_TILE must be 0, 2 or 4, received {WINOGRAD_TILE!r}")
+
+# Winograd's GEMMs have C (and F) as inner dimensions: below this many channels the
+# transforms cost more than the multiplications they save.
+WINOGRAD_MIN_CHANNELS = 16
+
 
 def use_direct_conv(KH: int, KW: int, C: int) -> bool:
     """Whether a ``KH x KW`` kernel over ``C`` channels takes the direct loop."""
     return USE_DIRECT_CONV and KH == 3 and KW == 3 and C == 1
+
+
+def use_winograd(KH: int, KW: int, strides: tuple[int, int], C: int, F: int) -> bool:
+    """Whether a convolution takes the Winograd path (3x3, stride 1, enough channels)."""
+    return (WINOGRAD_TILE in (2, 4) and KH == 3 and KW == 3 and tuple(strides) == (1, 1)
+            and min(C, F) >= WINOGRAD_MIN_CHANNELS)
 
 
 def _float_dtype(x: np.ndarray) -> np.dtype:
@@ -106,6 +127,10 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
         direct_loops.forward.pick(y.size * 9)(xp, kernel_rows, bias_vector, SH, SW, relu, y)
         cache = ("direct", xp, kernel_rows, (N, H, W, C), strides, pads, has_bias, relu, y)
         return y, cache
+
+    if use_winograd(KH, KW, strides, C, F):
+        y, state = winograd.forward(x, kernel, bias_vector, pads, relu, WINOGRAD_TILE)
+        return y, ("winograd", state, has_bias, relu, y)
 
     kernel_matrix = kernel.reshape(depth, F)
     # A 1x1, stride-1, unpadded convolution is already a GEMM on x itself.
@@ -196,6 +221,13 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
             direct_loops.backward_input.pick(elements)(dy, y, relu, kernel_rows, SH, SW, dxp)
             dx = np.ascontiguousarray(dxp[:, top:top + H, left:left + W]).reshape(x_shape)
         return dx, dkernel, dbias
+
+    if cache[0] == "winograd":
+        _, state, has_bias, relu, y = cache
+        dy = np.ascontiguousarray(dy, dtype=y.dtype)
+        dx, dkernel, bias_sums = winograd.backward(dy, y, relu, state, need_input_grad,
+                                                   threads_for)
+        return dx, dkernel, (bias_sums.astype(y.dtype) if has_bias else None)
 
     (_, cols, kernel_matrix, x_shape, kernel_shape, strides, pads, has_bias, relu, y,
      pointwise) = cache

@@ -38,13 +38,16 @@ class ParallelPair:
 
     def pick(self, elements: int) -> Callable:
         """The parallel build when ``elements`` is large enough to pay for threads."""
-        if elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1:
-            return self.parallel
-        return self.serial
+        return self.parallel if threads_for(elements) > 1 else self.serial
 
     def threads(self, elements: int) -> int:
         """How many per-thread partial sums a reduction loop should keep for ``elements``."""
-        return numba.get_num_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
+        return threads_for(elements)
+
+
+def threads_for(elements: int) -> int:
+    """Threads a call over ``elements`` runs on: 1 below :data:`PARALLEL_MIN_ELEMENTS`."""
+    return numba.get_num_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
 def parallel_and_serial(function: Callable) -> ParallelPair:
