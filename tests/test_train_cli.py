@@ -21,10 +21,11 @@ from minicnn.train_mnist import EpochTimer, default_batch_size, train_mnist
 
 N_TRAIN, N_TEST = 256, 128
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-METRICS_KEYS = {"test_accuracy", "test_loss", "epoch_seconds", "seconds_per_epoch", "history",
+METRICS_KEYS = {"test_accuracy", "test_loss", "epoch_seconds", "seconds_per_epoch",
+                "epoch_cpu_seconds", "cpu_seconds_per_epoch", "history",
                 "options", "backend", "minicnn_version", "seed", "parameters", "train_images"}
 # Wall-clock measurements: the only values two seeded runs may differ in.
-TIMING_KEYS = {"epoch_seconds", "seconds_per_epoch"}
+TIMING_KEYS = {"epoch_seconds", "seconds_per_epoch", "epoch_cpu_seconds", "cpu_seconds_per_epoch"}
 
 
 def make_synthetic_mnist(seed: int = 0) -> dict[str, np.ndarray]:
@@ -82,6 +83,7 @@ def test_cli_writes_model_metrics_and_curves(synthetic_mnist, tmp_path: Path) ->
     assert metrics["parameters"] == 93_322
     assert metrics["train_images"] == N_TRAIN and metrics["test_images"] == N_TEST
     assert len(metrics["epoch_seconds"]) == 1 and metrics["epoch_seconds"][0] > 0
+    assert len(metrics["epoch_cpu_seconds"]) == 1 and metrics["cpu_seconds_per_epoch"] > 0
     assert set(metrics["history"]) == {"loss", "accuracy"}
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and np.isfinite(metrics["test_loss"])
 
@@ -106,7 +108,9 @@ def test_cli_writes_model_metrics_and_curves(synthetic_mnist, tmp_path: Path) ->
     assert np.mean(predictions.argmax(1) == synthetic_mnist["y_test"]) == pytest.approx(accuracy)
 
 
-def test_seed_makes_runs_repeatable(synthetic_mnist, tmp_path: Path) -> None:
+def test_seed_makes_runs_repeatable(synthetic_mnist, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(mnist.SUBSET_ENV, "128")  # two full runs: keep them short
     first = run_cli(tmp_path / "a", "--seed", "7")
     second = run_cli(tmp_path / "b", "--seed", "7")
 
@@ -154,3 +158,4 @@ def test_epoch_timer_records_one_duration_per_epoch() -> None:
         timer.on_epoch_begin(epoch)
         timer.on_epoch_end(epoch, {})
     assert len(timer.epoch_seconds) == 3 and all(s >= 0 for s in timer.epoch_seconds)
+    assert len(timer.epoch_cpu_seconds) == 3 and all(s >= 0 for s in timer.epoch_cpu_seconds)
