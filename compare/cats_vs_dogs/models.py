@@ -22,7 +22,7 @@ AUGMENTATION = {
 SHEAR_NOTE = (
     "shear_range=0.2 becomes keras.layers.RandomShear(x_factor=0.2, y_factor=0.0): a "
     "horizontal shear of up to 0.2 (x' = x + s*y), which is what the seed's Keras 2.0 "
-    "meant (shear angle 0.2 rad, tan 0.2 = 0.20); later Keras 2 releases read "
+    "meant (a shear angle of 0.2 radians, sin 0.2 = 0.199); later Keras 2 releases read "
     "shear_range in degrees (0.2 degrees, almost nothing). Keras 3 applies the five "
     "layers one after another (five resamplings), where ImageDataGenerator composed "
     "one affine warp.")

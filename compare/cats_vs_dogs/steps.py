@@ -48,7 +48,9 @@ def dataset(data: Path, subset: str, image_size: int, batch_size: int, shuffle: 
 
 def fit_and_test(model, train, validation, test, epochs: int, verbose: int) -> dict[str, Any]:
     started = time.perf_counter()
-    history = model.fit(train, epochs=epochs, validation_data=validation, verbose=verbose)
+    # The dataset reshuffles itself every epoch (image_dataset_from_directory, seeded).
+    history = model.fit(train, epochs=epochs, validation_data=validation, verbose=verbose,
+                        shuffle=False)
     seconds = time.perf_counter() - started
     test_loss, test_accuracy = model.evaluate(test, verbose=0)
     return {"history": {key: [float(v) for v in values]
