@@ -1,31 +1,49 @@
-"""The compiled backend: convolution and pooling as Numba loops around one BLAS GEMM.
+"""The compiled backend: convolution and pooling as Numba loops around BLAS GEMMs.
 
 Same functions, signatures and results as :mod:`minicnn.kernels.reference` (the
 contract is in :mod:`minicnn.kernels`); float32 and float64 both work (the output keeps
 ``x``'s dtype; float64 is what the gradient checks use).
 
-How a convolution is computed
------------------------------
-* **GEMM path** (the usual case).  A parallel Numba loop gathers the patches into
-  ``cols`` ``(N*OH*OW, KH*KW*C)`` (:func:`~minicnn.kernels.numba_conv_loops.im2col`),
-  and one BLAS call does the arithmetic: ``y = cols @ kernel.reshape(KH*KW*C, F)``,
-  already in NHWC order.  Bias (and ReLU, when fused) is one parallel pass over ``y``.
-  Backward: ``dkernel = cols^T @ g``, ``dcols = g @ kernel_matrix^T`` and a parallel
-  gather ``col2im`` (no ``np.add.at``), with ``g = dy`` (or ``dy * (y > 0)``).
-* **Direct path** for single-channel 3x3 kernels (MNIST's first layer), where the GEMM
+How a convolution is computed (three paths, chosen by shape)
+-----------------------------------------------------------
+* **Winograd** for 3x3, stride-1 kernels with at least ``WINOGRAD_MIN_CHANNELS``
+  input and output channels (MNIST's second and third layers, all of VGG16 but the
+  first): F(4x4, 3x3) by default, 4x fewer multiplications per tile
+  (:mod:`~minicnn.kernels.numba_winograd`).  ``MINICNN_WINOGRAD_TILE=2`` selects
+  F(2x2, 3x3) (2.25x fewer, float32 error as small as the GEMM path's); ``=0`` turns
+  Winograd off.  F(4x4, 3x3)'s float32 error is ~7x the GEMM path's (a few 1e-6 of the
+  output's range); it passes the Keras comparisons in the tests (seed convnet training
+  steps, VGG16 outputs).
+* **Direct** for single-channel 3x3 kernels (MNIST's first layer), where the GEMM
   would have an inner dimension of 9 and the patch matrix would cost more than the
   arithmetic (:mod:`~minicnn.kernels.numba_direct_loops`): nine scalar taps per pixel,
   a vector loop over filters, no patches.  The input gradient, which a first layer
   never needs (``need_input_grad=False``), is a separate simple loop.
+* **im2col + GEMM** for everything else.  Patches ``cols`` ``(N*OH*OW, KH*KW*C)``
+  (:func:`~minicnn.kernels.numba_conv_loops.im2col`), then
+  ``y = cols @ kernel.reshape(KH*KW*C, F)``, already NHWC, and bias/ReLU in one pass;
+  with several threads, all three run chunk by chunk in one parallel loop
+  (:func:`~minicnn.kernels.numba_blas.conv_forward`).  Backward:
+  ``dkernel = cols^T @ g``, ``dcols = g @ kernel_matrix^T`` and a parallel gather
+  ``col2im`` (no ``np.add.at``), with ``g = dy`` (or ``dy * (y > 0)``).
+
+Threads
+-------
+Loops run on Numba's thread pool, which is told to sleep when idle
+(``OMP_WAIT_POLICY=PASSIVE``, see :mod:`~minicnn.kernels.numba_parallel`); calls on
+small arrays run a serial build of the same loop.  GEMMs inside those loops call
+SciPy's BLAS single-threaded (:mod:`~minicnn.kernels.numba_blas`), so that one pool
+does the work instead of two pools competing for the cores.
 
 Fused helpers (optional; layers look them up with ``getattr(kernels, name, None)``)
 --------------------------------------------------------------------------------
 ``conv2d_bias_relu_forward(x, kernel, bias, strides, pads) -> (y, cache)``
     ``y = relu(conv2d(x) + bias)`` in the same passes as :func:`conv2d_forward` (the
-    ReLU rides on the bias pass, or on the direct loop).  ``bias`` may be None.
-    Its ``cache`` goes to the ordinary :func:`conv2d_backward`, which then takes ``dy``
-    as the gradient of the *ReLU output* and applies the mask ``y > 0`` itself (fused
-    with the bias-gradient sum).  A Conv2D layer with ``activation="relu"`` uses it as::
+    ReLU rides on the bias pass, the Winograd output transform or the direct loop).
+    ``bias`` may be None.  Its ``cache`` goes to the ordinary :func:`conv2d_backward`,
+    which then takes ``dy`` as the gradient of the *ReLU output* and applies the mask
+    ``y > 0`` itself (fused with the bias-gradient sum).  A Conv2D layer with
+    ``activation="relu"`` uses it as::
 
         fused = getattr(kernels, "conv2d_bias_relu_forward", None)
         if activation is relu and fused is not None:
@@ -42,9 +60,10 @@ Buffers
 -------
 Returned arrays (``y``, ``dx``, gradients) are always fresh: the caller may hold them
 as long as it likes, and two layers with the same shapes never share storage.  The
-patch matrix lives in the cache (the kernel gradient needs it), so it is fresh too.
-glibc's allocator recycles these blocks between steps (its mmap threshold adapts to
-the largest freed block), so a fresh ``np.empty`` costs no page faults in a training
+forward's cache keeps ``y`` (for the fused ReLU's mask), so the caller must not modify
+``y`` in place.  Patches (or Winograd's transformed input) live in the cache, fresh
+too.  glibc's allocator recycles these blocks between steps (its mmap threshold adapts
+to the largest freed block), so a fresh ``np.empty`` costs no page faults in a training
 loop; measured, a buffer cache bought nothing here.
 """
 
@@ -54,6 +73,7 @@ import os
 
 import numpy as np
 
+from minicnn.kernels import numba_blas
 from minicnn.kernels import numba_conv_loops as conv_loops
 from minicnn.kernels import numba_direct_loops as direct_loops
 from minicnn.kernels import numba_pool_loops as pool_loops
@@ -135,16 +155,25 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
     kernel_matrix = kernel.reshape(depth, F)
     # A 1x1, stride-1, unpadded convolution is already a GEMM on x itself.
     pointwise = KH == 1 and KW == 1 and SH == 1 and SW == 1 and top == bottom == left == right == 0
-    if pointwise:
-        cols = x.reshape(N * H * W, C)
+    rows = N * OH * OW
+    threads = threads_for(rows * depth)
+    if not pointwise and threads > 1 and numba_blas.enable():
+        # One parallel loop: patches, GEMM and bias/ReLU chunk by chunk in each thread.
+        cols = np.empty((rows, depth), dtype=dtype)
+        y2d = np.empty((rows, F), dtype=dtype)
+        numba_blas.conv_forward(x, kernel_matrix, bias_vector, relu, KH, KW, SH, SW, top,
+                                left, OH, OW, threads, cols, y2d)
     else:
-        cols = np.empty((N * OH * OW, depth), dtype=dtype)
-        conv_loops.im2col.pick(cols.size)(x, KH, KW, SH, SW, top, left, OH, OW, cols)
-    y2d = np.dot(cols, kernel_matrix)
-    if has_bias:
-        conv_loops.bias_relu_inplace.pick(y2d.size)(y2d, bias_vector, relu)
-    elif relu:
-        conv_loops.relu_inplace.pick(y2d.size)(y2d)
+        if pointwise:
+            cols = x.reshape(rows, C)
+        else:
+            cols = np.empty((rows, depth), dtype=dtype)
+            conv_loops.im2col.pick(cols.size)(x, KH, KW, SH, SW, top, left, OH, OW, cols)
+        y2d = np.dot(cols, kernel_matrix)
+        if has_bias:
+            conv_loops.bias_relu_inplace.pick(y2d.size)(y2d, bias_vector, relu)
+        elif relu:
+            conv_loops.relu_inplace.pick(y2d.size)(y2d)
     y = y2d.reshape(N, OH, OW, F)
     cache = ("gemm", cols, kernel_matrix, (N, H, W, C), (KH, KW, C, F),
              strides, pads, has_bias, relu, y, pointwise)
@@ -236,25 +265,22 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
     KH, KW, _, F = kernel_shape
     _, OH, OW, _ = dy.shape
     dy2d = np.ascontiguousarray(dy, dtype=dtype).reshape(N * OH * OW, F)
+    y2d = y.reshape(N * OH * OW, F)
 
-    bias_sums = None
     if relu:
         g = np.empty_like(dy2d)
         loop = conv_loops.relu_grad_and_bias_sums
-        bias_sums = loop.pick(g.size)(dy2d, y.reshape(N * OH * OW, F),
-                                      loop.threads(g.size), g)
+        bias_sums = loop.pick(g.size)(dy2d, y2d, loop.threads(g.size), g)
     else:
         g = dy2d
-        if has_bias:
-            loop = conv_loops.column_sums
-            bias_sums = loop.pick(g.size)(g, loop.threads(g.size))
-    dbias = bias_sums.astype(dtype) if has_bias else None
-
+        loop = conv_loops.column_sums
+        bias_sums = loop.pick(g.size)(g, loop.threads(g.size)) if has_bias else None
     dkernel = np.dot(cols.T, g).reshape(kernel_shape)
+    dcols = np.dot(g, kernel_matrix.T) if need_input_grad else None
+    dbias = bias_sums.astype(dtype) if has_bias else None
 
     dx = None
     if need_input_grad:
-        dcols = np.dot(g, kernel_matrix.T)
         if pointwise:
             dx = dcols.reshape(x_shape)  # patches are the input cells themselves
         else:

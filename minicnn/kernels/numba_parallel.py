@@ -9,11 +9,20 @@ they run the serial build of the same source, where ``prange`` is a plain ``rang
 
 from __future__ import annotations
 
+import os
 import types
 from typing import Callable
 
 import numba
 from numba import njit
+
+# Idle OpenMP workers sleep instead of spinning.  Numba's pool starts on the first
+# parallel call and reads this then (unless the user set it, or another library already
+# started OpenMP).  Measured on the 2-core machine with other processes running: with the
+# default spin-wait, a training step's convolutions took a median 10x longer, because
+# each parallel loop waits for its slowest thread and spinning threads crowd out the
+# working ones (and the BLAS threads); sleeping costs a few microseconds per loop.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Below this many array elements touched, a call runs single-threaded.  Waking the
 # pool costs ~5-10 us on an idle machine; a core streams ~10^4 float32 in that time.

@@ -27,9 +27,10 @@ output): m = 2 (coefficients 0, +-1, +-1/2) 2.4e-7, better than the GEMM path's
 :mod:`minicnn.kernels.numba_ops` chooses m (``WINOGRAD_TILE``).
 
 The transforms are compiled loops (:mod:`minicnn.kernels.numba_winograd_loops`), parallel
-over rows of tiles and vectorized over channels; each set of ``a*a`` GEMMs is one batched
-``np.matmul``.  Inputs are zero-padded to whole tiles first, and outputs cropped after,
-so the transform loops never test a border.
+over rows of tiles and vectorized over channels; each set of ``a*a`` GEMMs is one call of
+:func:`minicnn.kernels.numba_blas.matmul` (spread over Numba's threads).  Inputs are
+zero-padded to whole tiles first, and outputs cropped after, so the transform loops
+never test a border.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Callable
 
 import numpy as np
 
+from minicnn.kernels import numba_blas
 from minicnn.kernels import numba_winograd_loops as loops
 
 # Lavin & Gray's matrices, interpolation points 0, 1, -1 (m = 2) and 0, +-1, +-2 (m = 4).
@@ -134,7 +136,7 @@ def forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, pads, relu: boo
     xp[:, top:top + H, left:left + W] = x
     V = np.empty((a * a, N * tiles_h * tiles_w, C), dtype=dtype)
     input_transform.pick(V.size)(xp, tiles_h, tiles_w, constants, V)
-    M = np.matmul(V, U)
+    M = numba_blas.matmul(V, U)
     yp = np.empty((N, tiles_h * m, tiles_w * m, F), dtype=dtype)
     output_transform.pick(M.size)(M, tiles_h, tiles_w, bias, relu, constants, yp)
     y = yp if (OH, OW) == yp.shape[1:3] else np.ascontiguousarray(yp[:, :OH, :OW])
@@ -162,14 +164,14 @@ def backward(dy: np.ndarray, y: np.ndarray, relu: bool, state: tuple, need_input
     bias_sums = loops.pad_gradient.pick(gp.size)(dy, y, relu, threads_for(gp.size), gp)
     dM = np.empty((a * a, V.shape[1], F), dtype=dtype)
     gradient_transform.pick(dM.size)(gp, tiles_h, tiles_w, constants, dM)
-    dU = np.matmul(V.transpose(0, 2, 1), dM)
+    dU = numba_blas.matmul(V, dM, transpose_a=True)
     dkernel = kernel_gradient_transform(dU, TRANSFORMS[m]["G"].astype(dtype))
 
     dx = None
     if need_input_grad:
         (top, _), (left, _) = pads
         _, H, W, _ = x_shape
-        dV = np.matmul(dM, U.transpose(0, 2, 1))
+        dV = numba_blas.matmul(dM, U, transpose_b=True)
         dxp = np.zeros((N, tiles_h * m + 2, tiles_w * m + 2, C), dtype=dtype)
         loop = input_gradient_transform.pick(dV.size)
         loop(dV, tiles_h, tiles_w, 0, constants, dxp)
