@@ -4,10 +4,11 @@ General correctness (every backend against the reference loops, central differen
 TensorFlow) is in ``tests/test_kernels.py``, which parametrizes over this backend too.
 Here:
 
-* both convolution paths (the direct loop for single-channel 3x3 kernels, im2col +
-  GEMM) and both builds of every loop (parallel and serial) equal the reference on the
-  same cases, whatever the thresholds would pick (``tests/test_kernels.py`` uses tiny
-  arrays, so it sees the serial builds);
+* every convolution path (direct loop for single-channel 3x3 kernels, Winograd F(2x2)
+  and F(4x4) for 3x3 stride-1 kernels, im2col + GEMM), on one thread and on all
+  threads (with GEMMs inside Numba's threads), equals the reference on the same cases,
+  whatever the size thresholds would pick (``tests/test_kernels.py`` uses tiny arrays,
+  so it sees one thread);
 * the fused helpers equal the unfused composition, forward and backward;
 * results never share storage: interleaved calls of two layers with the same shapes
   (forward A, forward B, backward B, backward A) give what separate calls give;
@@ -76,10 +77,10 @@ def conv_tolerance(path: str, dtype, expected: np.ndarray) -> dict:
     return TOLERANCES[dtype]
 
 
-@pytest.fixture(params=["serial", "parallel"])
+@pytest.fixture(params=["one thread", "all threads"])
 def build(request, monkeypatch) -> str:
-    """Run every loop in its serial or its parallel build, whatever the array size."""
-    limit = 0 if request.param == "parallel" else 2**62
+    """Run every loop on one thread or on all of Numba's threads, whatever the array size."""
+    limit = 0 if request.param == "all threads" else 2**62
     monkeypatch.setattr(numba_parallel, "PARALLEL_MIN_ELEMENTS", limit)
     return request.param
 

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from minicnn.kernels.numba_conv_loops import bias_relu_rows, im2col_task
-from minicnn.kernels.numba_parallel import threads_for
+from minicnn.kernels.numba_parallel import threads_for, use_threads
 
 ENABLED = False
 """True once SciPy's BLAS is known to run single-threaded inside Numba's threads."""
@@ -118,6 +118,7 @@ def matmul(A: np.ndarray, B: np.ndarray, transpose_a: bool = False,
         return np.matmul(A.transpose(0, 2, 1) if transpose_a else A,
                          B.transpose(0, 2, 1) if transpose_b else B)
     out = np.empty((P, M, N), dtype=np.result_type(A, B))
+    use_threads(P * M * N)
     if transpose_a:
         batched_matmul_tn(A, B, out)
     elif transpose_b:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from minicnn.kernels.numba_parallel import parallel_and_serial
+from minicnn.kernels.numba_parallel import parallel_loop
 
 
 @njit(cache=True)
@@ -61,14 +61,40 @@ def im2col_task(x, KH, KW, SH, SW, top, left, OH, OW, task, cols, first_row):
                         cols[row, offset + c] = 0.0
 
 
-@parallel_and_serial
+@parallel_loop
 def im2col(x, KH, KW, SH, SW, top, left, OH, OW, cols):
     """Fill ``cols`` ``(N*OH*OW, KH*KW*C)`` with the patches of ``x`` (padding read as 0)."""
     for task in prange(x.shape[0] * OH):
-        im2col_task(x, KH, KW, SH, SW, top, left, OH, OW, task, cols, 0)
+        im2col_task(x, KH, KW, SH, SW, top, left, OH, OW, np.int64(task), cols, 0)
 
 
-@parallel_and_serial
+@njit(cache=True)
+def col2im_task(dcols, KH, KW, SH, SW, top, left, OH, OW, task, dx):
+    """:func:`col2im` for input row ``task = n*H + p``: zero it, add the patches landing on it."""
+    H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
+    n = task // H
+    p = task - n * H
+    out = dx[n, p]
+    out[:] = 0.0
+    for kh in range(KH):
+        # Output row i reads input row p through tap kh when i*SH - top + kh = p.
+        t = p + top - kh
+        if t < 0 or t % SH != 0 or t // SH >= OH:
+            continue
+        i = t // SH
+        for j in range(OW):
+            row = (n * OH + i) * OW + j
+            for kw in range(KW):
+                q = j * SW - left + kw
+                if q < 0 or q >= W:
+                    continue
+                base = (kh * KW + kw) * C
+                cell = out[q]
+                for c in range(C):
+                    cell[c] += dcols[row, base + c]
+
+
+@parallel_loop
 def col2im(dcols, KH, KW, SH, SW, top, left, OH, OW, dx):
     """Overwrite ``dx`` ``(N, H, W, C)`` with the patch gradients ``dcols`` summed back.
 
@@ -77,28 +103,8 @@ def col2im(dcols, KH, KW, SH, SW, top, left, OH, OW, dx):
     row ``(n, p)``: it zeroes it, then adds every patch row that lands on it (the output
     rows ``i`` whose tap ``kh`` reads row ``p``), so tasks never write the same cell.
     """
-    N, H, W, C = dx.shape
-    for task in prange(N * H):
-        n = task // H
-        p = task - n * H
-        for q in range(W):
-            for c in range(C):
-                dx[n, p, q, c] = 0.0
-        for kh in range(KH):
-            # Output row i reads input row p through tap kh when i*SH - top + kh = p.
-            t = p + top - kh
-            if t < 0 or t % SH != 0 or t // SH >= OH:
-                continue
-            i = t // SH
-            for j in range(OW):
-                row = (n * OH + i) * OW + j
-                for kw in range(KW):
-                    q = j * SW - left + kw
-                    if q < 0 or q >= W:
-                        continue
-                    base = (kh * KW + kw) * C
-                    for c in range(C):
-                        dx[n, p, q, c] += dcols[row, base + c]
+    for task in prange(dx.shape[0] * dx.shape[1]):
+        col2im_task(dcols, KH, KW, SH, SW, top, left, OH, OW, np.int64(task), dx)
 
 
 @njit(cache=True)
@@ -116,21 +122,23 @@ def bias_relu_rows(y, start, stop, bias, relu):
                 y[r, f] += bias[f]
 
 
-@parallel_and_serial
+@parallel_loop
 def bias_relu_inplace(y, bias, relu):
     """``y[r, f] = y[r, f] + bias[f]``, then ``max(., 0)`` when ``relu``; ``y`` is 2-D."""
     for r in prange(y.shape[0]):
-        bias_relu_rows(y, r, r + 1, bias, relu)
+        bias_relu_rows(y, np.int64(r), np.int64(r) + 1, bias, relu)
 
 
-@parallel_and_serial
-def relu_inplace(y):
-    """``y = max(y, 0)`` elementwise on a 2-D array (the conv output without bias)."""
-    M, F = y.shape
-    for r in prange(M):
-        for f in range(F):
-            v = y[r, f]
-            y[r, f] = v if v > 0.0 else 0.0
+@njit(cache=True)
+def sum_partials(partial):
+    """``partial.sum(axis=0)`` for a float64 ``(threads, ...)`` array of per-thread sums.
+
+    Written out: Numba's generic ``sum(axis=...)`` adds seconds of compile time.
+    """
+    total = partial[0].copy()
+    for worker in range(1, partial.shape[0]):
+        total += partial[worker]
+    return total
 
 
 # Rows summed in the array's own dtype before a float64 flush: short float32 sums keep
@@ -138,53 +146,53 @@ def relu_inplace(y):
 _FLUSH_ROWS = 64
 
 
-@parallel_and_serial
-def relu_grad_and_bias_sums(dy, y, threads, g):
-    """``g = dy * (y > 0)`` (the ReLU's backward, written as a select) and its column sums.
+@njit(cache=True)
+def gradient_rows(dy, y, relu, first, last, g, sums):
+    """Rows ``first <= r < last``: with ``relu``, ``g[r] = dy[r] * (y[r] > 0)`` (a select);
+    add the rows of ``g`` (or of ``dy`` itself, without ``relu``) to the float64 ``sums``."""
+    F = dy.shape[1]
+    block = np.zeros(F, dtype=dy.dtype)
+    for start in range(first, last, _FLUSH_ROWS):
+        block[:] = 0.0
+        for r in range(start, min(last, start + _FLUSH_ROWS)):
+            grads = dy[r]
+            if relu:
+                kept = y[r]
+                out = g[r]
+                for f in range(F):
+                    v = grads[f] if kept[f] > 0.0 else 0.0
+                    out[f] = v
+                    block[f] += v
+            else:
+                for f in range(F):
+                    block[f] += grads[f]
+        for f in range(F):
+            sums[f] += block[f]
 
-    ``dy``, ``y``, ``g`` are ``(M, F)``; returns ``sum_r g[r, f]`` (the bias gradient) in
-    float64.  ``y`` is the ReLU's output: positive exactly where its input was.
+
+@parallel_loop
+def relu_grad_and_bias_sums(dy, y, threads, g):
+    """``g = dy * (y > 0)`` (the ReLU's backward) and its column sums (float64).
+
+    ``dy``, ``y``, ``g`` are ``(M, F)``; ``y`` is the ReLU's output: positive exactly
+    where its input was.  One partial sum per thread.
     """
     M, F = dy.shape
-    partial = np.zeros((threads, F), dtype=np.float64)
     chunk = (M + threads - 1) // threads
-    for t in prange(threads):
-        block = np.zeros(F, dtype=dy.dtype)
-        stop = min(M, (t + 1) * chunk)
-        for start in range(t * chunk, stop, _FLUSH_ROWS):
-            block[:] = 0.0
-            for r in range(start, min(stop, start + _FLUSH_ROWS)):
-                for f in range(F):
-                    v = dy[r, f] if y[r, f] > 0.0 else 0.0
-                    g[r, f] = v
-                    block[f] += v
-            for f in range(F):
-                partial[t, f] += block[f]
-    sums = np.zeros(F, dtype=np.float64)
-    for t in range(threads):
-        for f in range(F):
-            sums[f] += partial[t, f]
-    return sums
+    partial = np.zeros((threads, F), dtype=np.float64)
+    for worker in prange(threads):
+        gradient_rows(dy, y, True, worker * chunk, min(M, (worker + 1) * chunk), g,
+                      partial[worker])
+    return sum_partials(partial)
 
 
-@parallel_and_serial
+@parallel_loop
 def column_sums(g, threads):
-    """``sum_r g[r, f]`` of a 2-D ``(M, F)`` array, in float64 (blocks as above)."""
+    """``sum_r g[r, f]`` of a 2-D ``(M, F)`` array, in float64 (one partial per thread)."""
     M, F = g.shape
-    partial = np.zeros((threads, F), dtype=np.float64)
     chunk = (M + threads - 1) // threads
-    for t in prange(threads):
-        block = np.zeros(F, dtype=g.dtype)
-        stop = min(M, (t + 1) * chunk)
-        for start in range(t * chunk, stop, _FLUSH_ROWS):
-            block[:] = 0.0
-            for r in range(start, min(stop, start + _FLUSH_ROWS)):
-                for f in range(F):
-                    block[f] += g[r, f]
-            for f in range(F):
-                partial[t, f] += block[f]
-    sums = np.zeros(F, dtype=np.float64)
-    for t in range(threads):
-        for f in range(F):
-            sums[f] += partial[t, f]
-    return sums
+    partial = np.zeros((threads, F), dtype=np.float64)
+    for worker in prange(threads):
+        gradient_rows(g, g, False, worker * chunk, min(M, (worker + 1) * chunk), g,
+                      partial[worker])
+    return sum_partials(partial)

@@ -19,107 +19,137 @@ variables (scalars live in registers; a loop over taps would keep its sums in me
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
-from minicnn.kernels.numba_parallel import parallel_and_serial
+from minicnn.kernels.numba_conv_loops import sum_partials
+from minicnn.kernels.numba_parallel import parallel_loop
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _forward_row(xp, kernel_rows, bias, SH, SW, relu, task, y):
+    """:func:`forward` for output row ``task = n*OH + i``."""
+    OH, OW, F = y.shape[1], y.shape[2], y.shape[3]
+    n = task // OH
+    i = task - n * OH
+    r0 = xp[n, i * SH]
+    r1 = xp[n, i * SH + 1]
+    r2 = xp[n, i * SH + 2]
+    out_row = y[n, i]
+    for j in range(OW):
+        q = j * SW
+        a0, a1, a2 = r0[q], r0[q + 1], r0[q + 2]
+        a3, a4, a5 = r1[q], r1[q + 1], r1[q + 2]
+        a6, a7, a8 = r2[q], r2[q + 1], r2[q + 2]
+        out = out_row[j]
+        # The reference adds the taps in (kh, kw) order, then the bias; so do we.
+        if relu:
+            for f in range(F):
+                v = (a0 * kernel_rows[0, f] + a1 * kernel_rows[1, f]
+                     + a2 * kernel_rows[2, f] + a3 * kernel_rows[3, f]
+                     + a4 * kernel_rows[4, f] + a5 * kernel_rows[5, f]
+                     + a6 * kernel_rows[6, f] + a7 * kernel_rows[7, f]
+                     + a8 * kernel_rows[8, f] + bias[f])
+                out[f] = v if v > 0.0 else 0.0
+        else:
+            for f in range(F):
+                out[f] = (a0 * kernel_rows[0, f] + a1 * kernel_rows[1, f]
+                          + a2 * kernel_rows[2, f] + a3 * kernel_rows[3, f]
+                          + a4 * kernel_rows[4, f] + a5 * kernel_rows[5, f]
+                          + a6 * kernel_rows[6, f] + a7 * kernel_rows[7, f]
+                          + a8 * kernel_rows[8, f] + bias[f])
+
+
+@parallel_loop
 def forward(xp, kernel_rows, bias, SH, SW, relu, y):
     """``y`` ``(N, OH, OW, F)`` = 3x3 convolution of the padded ``xp`` ``(N, HP, WP)``.
 
     ``kernel_rows`` is ``kernel.reshape(9, F)`` (tap ``t = kh*3 + kw``); ``max(., 0)``
     is applied when ``relu``.
     """
-    N, OH, OW, F = y.shape
-    for task in prange(N * OH):
+    for task in prange(y.shape[0] * y.shape[1]):
+        _forward_row(xp, kernel_rows, bias, SH, SW, relu, np.int64(task), y)
+
+
+@njit(cache=True)
+def _backward_weights_rows(xp, dy, y, relu, SH, SW, first, last, sums):
+    """:func:`backward_weights` for output rows ``first <= n*OH + i < last``; adds to ``sums``."""
+    OH, OW, F = dy.shape[1], dy.shape[2], dy.shape[3]
+    acc = np.empty((10, F), dtype=dy.dtype)
+    g = np.empty(F, dtype=dy.dtype)
+    for task in range(first, last):
         n = task // OH
         i = task - n * OH
         r0 = xp[n, i * SH]
         r1 = xp[n, i * SH + 1]
         r2 = xp[n, i * SH + 2]
-        out_row = y[n, i]
+        acc[:] = 0.0
         for j in range(OW):
             q = j * SW
             a0, a1, a2 = r0[q], r0[q + 1], r0[q + 2]
             a3, a4, a5 = r1[q], r1[q + 1], r1[q + 2]
             a6, a7, a8 = r2[q], r2[q + 1], r2[q + 2]
-            out = out_row[j]
-            # The reference adds the taps in (kh, kw) order, then the bias; so do we.
+            # The ReLU mask first, into its own small buffer (a select, vectorized).
+            grads = dy[n, i, j]
             if relu:
+                kept = y[n, i, j]
                 for f in range(F):
-                    v = (a0 * kernel_rows[0, f] + a1 * kernel_rows[1, f]
-                         + a2 * kernel_rows[2, f] + a3 * kernel_rows[3, f]
-                         + a4 * kernel_rows[4, f] + a5 * kernel_rows[5, f]
-                         + a6 * kernel_rows[6, f] + a7 * kernel_rows[7, f]
-                         + a8 * kernel_rows[8, f] + bias[f])
-                    out[f] = v if v > 0.0 else 0.0
+                    g[f] = grads[f] if kept[f] > 0.0 else 0.0
             else:
                 for f in range(F):
-                    out[f] = (a0 * kernel_rows[0, f] + a1 * kernel_rows[1, f]
-                              + a2 * kernel_rows[2, f] + a3 * kernel_rows[3, f]
-                              + a4 * kernel_rows[4, f] + a5 * kernel_rows[5, f]
-                              + a6 * kernel_rows[6, f] + a7 * kernel_rows[7, f]
-                              + a8 * kernel_rows[8, f] + bias[f])
+                    g[f] = grads[f]
+            for f in range(F):
+                v = g[f]
+                acc[0, f] += a0 * v
+                acc[1, f] += a1 * v
+                acc[2, f] += a2 * v
+                acc[3, f] += a3 * v
+                acc[4, f] += a4 * v
+                acc[5, f] += a5 * v
+                acc[6, f] += a6 * v
+                acc[7, f] += a7 * v
+                acc[8, f] += a8 * v
+                acc[9, f] += v
+        # One output row summed in the data's dtype, flushed to float64.
+        for k in range(10):
+            for f in range(F):
+                sums[k, f] += acc[k, f]
 
 
-@parallel_and_serial
+@parallel_loop
 def backward_weights(xp, dy, y, relu, SH, SW, threads):
     """Kernel and bias gradients: ``(sums (10, F) float64)``, rows 0-8 taps, row 9 bias.
 
     ``g = dy * (y > 0)`` when ``relu`` (``y`` the forward's ReLU output), else ``dy``;
     ``dkernel_t[f] = sum_{n,i,j} patch_t(n, i, j) * g[n, i, j, f]``,
-    ``dbias[f] = sum_{n,i,j} g[n, i, j, f]``.  Each output row is summed in ``dy``'s
-    dtype (ten vector accumulators) and flushed to a float64 per-thread total.
+    ``dbias[f] = sum_{n,i,j} g[n, i, j, f]``; one partial sum per thread.
     """
-    N, OH, OW, F = dy.shape
-    rows = N * OH
-    partial = np.zeros((threads, 10, F), dtype=np.float64)
+    rows = dy.shape[0] * dy.shape[1]
     chunk = (rows + threads - 1) // threads
-    for t in prange(threads):
-        acc = np.empty((10, F), dtype=dy.dtype)
-        g = np.empty(F, dtype=dy.dtype)
-        for task in range(t * chunk, min(rows, (t + 1) * chunk)):
-            n = task // OH
-            i = task - n * OH
-            r0 = xp[n, i * SH]
-            r1 = xp[n, i * SH + 1]
-            r2 = xp[n, i * SH + 2]
-            acc[:] = 0.0
-            for j in range(OW):
-                q = j * SW
-                a0, a1, a2 = r0[q], r0[q + 1], r0[q + 2]
-                a3, a4, a5 = r1[q], r1[q + 1], r1[q + 2]
-                a6, a7, a8 = r2[q], r2[q + 1], r2[q + 2]
-                # The ReLU mask first, into its own small buffer (a select, vectorized).
-                if relu:
-                    for f in range(F):
-                        g[f] = dy[n, i, j, f] if y[n, i, j, f] > 0.0 else 0.0
-                else:
-                    for f in range(F):
-                        g[f] = dy[n, i, j, f]
-                for f in range(F):
-                    v = g[f]
-                    acc[0, f] += a0 * v
-                    acc[1, f] += a1 * v
-                    acc[2, f] += a2 * v
-                    acc[3, f] += a3 * v
-                    acc[4, f] += a4 * v
-                    acc[5, f] += a5 * v
-                    acc[6, f] += a6 * v
-                    acc[7, f] += a7 * v
-                    acc[8, f] += a8 * v
-                    acc[9, f] += v
-            for k in range(10):
-                for f in range(F):
-                    partial[t, k, f] += acc[k, f]
-    sums = np.zeros((10, F), dtype=np.float64)
-    for t in range(threads):
-        sums += partial[t]
-    return sums
+    partial = np.zeros((threads, 10, dy.shape[3]), dtype=np.float64)
+    for worker in prange(threads):
+        _backward_weights_rows(xp, dy, y, relu, SH, SW, worker * chunk,
+                               min(rows, (worker + 1) * chunk), partial[worker])
+    return sum_partials(partial)
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _backward_input_image(dy, y, relu, kernel_rows, SH, SW, n, dxp):
+    """:func:`backward_input` for image ``n``."""
+    OH, OW, F = dy.shape[1], dy.shape[2], dy.shape[3]
+    dxp[n] = 0.0
+    for i in range(OH):
+        for j in range(OW):
+            for t in range(9):
+                total = 0.0
+                for f in range(F):
+                    v = dy[n, i, j, f]
+                    if relu and not (y[n, i, j, f] > 0.0):
+                        v = 0.0
+                    total += v * kernel_rows[t, f]
+                dxp[n, i * SH + t // 3, j * SW + t % 3] += total
+
+
+@parallel_loop
 def backward_input(dy, y, relu, kernel_rows, SH, SW, dxp):
     """Overwrite the padded input gradient ``dxp`` ``(N, HP, WP)``.
 
@@ -127,16 +157,5 @@ def backward_input(dy, y, relu, kernel_rows, SH, SW, dxp):
     taps; one task per image (windows of neighbouring rows overlap).  A first layer
     rarely needs this (only input-gradient visualizations), so it stays simple.
     """
-    N, OH, OW, F = dy.shape
-    for n in prange(N):
-        dxp[n] = 0.0
-        for i in range(OH):
-            for j in range(OW):
-                for t in range(9):
-                    total = 0.0
-                    for f in range(F):
-                        v = dy[n, i, j, f]
-                        if relu and not (y[n, i, j, f] > 0.0):
-                            v = 0.0
-                        total += v * kernel_rows[t, f]
-                    dxp[n, i * SH + t // 3, j * SW + t % 3] += total
+    for n in prange(dy.shape[0]):
+        _backward_input_image(dy, y, relu, kernel_rows, SH, SW, np.int64(n), dxp)

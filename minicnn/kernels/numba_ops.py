@@ -78,7 +78,7 @@ from minicnn.kernels import numba_conv_loops as conv_loops
 from minicnn.kernels import numba_direct_loops as direct_loops
 from minicnn.kernels import numba_pool_loops as pool_loops
 from minicnn.kernels import numba_winograd as winograd
-from minicnn.kernels.numba_parallel import threads_for
+from minicnn.kernels.numba_parallel import threads_for, use_threads
 from minicnn.kernels.geometry import Pads
 
 # Single-channel 3x3 layers take the direct loop (see numba_direct_loops); tests flip
@@ -156,13 +156,12 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
     # A 1x1, stride-1, unpadded convolution is already a GEMM on x itself.
     pointwise = KH == 1 and KW == 1 and SH == 1 and SW == 1 and top == bottom == left == right == 0
     rows = N * OH * OW
-    threads = threads_for(rows * depth)
-    if not pointwise and threads > 1 and numba_blas.enable():
+    if not pointwise and threads_for(rows * depth) > 1 and numba_blas.enable():
         # One parallel loop: patches, GEMM and bias/ReLU chunk by chunk in each thread.
         cols = np.empty((rows, depth), dtype=dtype)
         y2d = np.empty((rows, F), dtype=dtype)
         numba_blas.conv_forward(x, kernel_matrix, bias_vector, relu, KH, KW, SH, SW, top,
-                                left, OH, OW, threads, cols, y2d)
+                                left, OH, OW, use_threads(rows * depth), cols, y2d)
     else:
         if pointwise:
             cols = x.reshape(rows, C)
@@ -170,10 +169,8 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
             cols = np.empty((rows, depth), dtype=dtype)
             conv_loops.im2col.pick(cols.size)(x, KH, KW, SH, SW, top, left, OH, OW, cols)
         y2d = np.dot(cols, kernel_matrix)
-        if has_bias:
+        if has_bias or relu:
             conv_loops.bias_relu_inplace.pick(y2d.size)(y2d, bias_vector, relu)
-        elif relu:
-            conv_loops.relu_inplace.pick(y2d.size)(y2d)
     y = y2d.reshape(N, OH, OW, F)
     cache = ("gemm", cols, kernel_matrix, (N, H, W, C), (KH, KW, C, F),
              strides, pads, has_bias, relu, y, pointwise)
@@ -241,7 +238,7 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
         F = kernel_rows.shape[1]
         loop = direct_loops.backward_weights
         elements = dy.size * 9
-        sums = loop.pick(elements)(xp, dy, y, relu, SH, SW, loop.threads(elements))
+        sums = loop.pick(elements)(xp, dy, y, relu, SH, SW, threads_for(elements))
         dkernel = sums[:9].astype(dtype).reshape(3, 3, 1, F)
         dbias = sums[9].astype(dtype) if has_bias else None
         dx = None
@@ -254,8 +251,7 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
     if cache[0] == "winograd":
         _, state, has_bias, relu, y = cache
         dy = np.ascontiguousarray(dy, dtype=y.dtype)
-        dx, dkernel, bias_sums = winograd.backward(dy, y, relu, state, need_input_grad,
-                                                   threads_for)
+        dx, dkernel, bias_sums = winograd.backward(dy, y, relu, state, need_input_grad)
         return dx, dkernel, (bias_sums.astype(y.dtype) if has_bias else None)
 
     (_, cols, kernel_matrix, x_shape, kernel_shape, strides, pads, has_bias, relu, y,
@@ -270,11 +266,11 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
     if relu:
         g = np.empty_like(dy2d)
         loop = conv_loops.relu_grad_and_bias_sums
-        bias_sums = loop.pick(g.size)(dy2d, y2d, loop.threads(g.size), g)
+        bias_sums = loop.pick(g.size)(dy2d, y2d, threads_for(g.size), g)
     else:
         g = dy2d
         loop = conv_loops.column_sums
-        bias_sums = loop.pick(g.size)(g, loop.threads(g.size)) if has_bias else None
+        bias_sums = loop.pick(g.size)(g, threads_for(g.size)) if has_bias else None
     dkernel = np.dot(cols.T, g).reshape(kernel_shape)
     dcols = np.dot(g, kernel_matrix.T) if need_input_grad else None
     dbias = bias_sums.astype(dtype) if has_bias else None
@@ -358,8 +354,12 @@ def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     (top, _), (left, _) = pads
     dy = np.ascontiguousarray(dy, dtype=y.dtype)
     dx = np.empty(x_shape, dtype=y.dtype)
-    pool_loops.max_pool_backward.pick(dx.size)(
-        dy, y, relu, winner, KH, KW, SH, SW, top, left, dx)
+    if SH >= KH and SW >= KW:
+        pool_loops.max_pool_backward_disjoint.pick(dx.size)(
+            dy, y, relu, winner, KH, KW, SH, SW, top, left, dx)
+    else:
+        pool_loops.max_pool_backward_overlapping.pick(dx.size)(
+            dy, y, relu, winner, KW, SH, SW, top, left, dx)
     return dx
 
 

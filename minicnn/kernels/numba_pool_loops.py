@@ -12,9 +12,10 @@ cannot touch the same input cell (``SH >= KH``, the usual case), else over image
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
-from minicnn.kernels.numba_parallel import parallel_and_serial
+from minicnn.kernels.numba_parallel import parallel_loop
 
 
 @njit(cache=True)
@@ -44,7 +45,49 @@ def _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner):
                 where[c] = offset if better else where[c]
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _max_pool_forward_row(x, KH, KW, SH, SW, top, left, relu, task, y, winner):
+    """:func:`max_pool_forward` for output row ``task = n*OH + i``."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    OH, OW = y.shape[1], y.shape[2]
+    n = task // OH
+    i = task - n * OH
+    j_fast = 0
+    if KH == 2 and KW == 2 and SH == 2 and SW == 2 and top == 0 and left == 0 and 2 * i + 1 < H:
+        j_fast = min(OW, W // 2)   # windows with both columns inside
+        upper = x[n, 2 * i]
+        lower = x[n, 2 * i + 1]
+        best_row = y[n, i]
+        where_row = winner[n, i]
+        for j in range(j_fast):
+            for c in range(C):
+                v0 = upper[2 * j, c]
+                v1 = upper[2 * j + 1, c]
+                v2 = lower[2 * j, c]
+                v3 = lower[2 * j + 1, c]
+                best = v0
+                where = 0
+                if v1 > best:
+                    best = v1
+                    where = 1
+                if v2 > best:
+                    best = v2
+                    where = 2
+                if v3 > best:
+                    best = v3
+                    where = 3
+                best_row[j, c] = best
+                where_row[j, c] = where
+    for j in range(j_fast, OW):
+        _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner)
+    if relu:
+        for j in range(OW):
+            best = y[n, i, j]
+            for c in range(C):
+                best[c] = best[c] if best[c] > 0.0 else 0.0
+
+
+@parallel_loop
 def max_pool_forward(x, KH, KW, SH, SW, top, left, relu, y, winner):
     """``y[n,i,j,c] = max`` over the window's real cells; ``winner`` = its offset ``kh*KW+kw``.
 
@@ -54,45 +97,8 @@ def max_pool_forward(x, KH, KW, SH, SW, top, left, relu, y, winner):
     by cell, so the channel loop is four loads and three selects (vectorized, ~4x
     faster than the general loop, whose best-so-far lives in memory).
     """
-    N, H, W, C = x.shape
-    _, OH, OW, _ = y.shape
-    two_by_two = KH == 2 and KW == 2 and SH == 2 and SW == 2 and top == 0 and left == 0
-    for task in prange(N * OH):
-        n = task // OH
-        i = task - n * OH
-        j_fast = 0
-        if two_by_two and 2 * i + 1 < H:
-            j_fast = min(OW, W // 2)   # windows with both columns inside
-            upper = x[n, 2 * i]
-            lower = x[n, 2 * i + 1]
-            best_row = y[n, i]
-            where_row = winner[n, i]
-            for j in range(j_fast):
-                for c in range(C):
-                    v0 = upper[2 * j, c]
-                    v1 = upper[2 * j + 1, c]
-                    v2 = lower[2 * j, c]
-                    v3 = lower[2 * j + 1, c]
-                    best = v0
-                    where = 0
-                    if v1 > best:
-                        best = v1
-                        where = 1
-                    if v2 > best:
-                        best = v2
-                        where = 2
-                    if v3 > best:
-                        best = v3
-                        where = 3
-                    best_row[j, c] = best
-                    where_row[j, c] = where
-        for j in range(j_fast, OW):
-            _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner)
-        if relu:
-            for j in range(OW):
-                for c in range(C):
-                    best = y[n, i, j, c]
-                    y[n, i, j, c] = best if best > 0.0 else 0.0
+    for task in prange(y.shape[0] * y.shape[1]):
+        _max_pool_forward_row(x, KH, KW, SH, SW, top, left, relu, np.int64(task), y, winner)
 
 
 @njit(cache=True)
@@ -175,102 +181,131 @@ def _max_pool_add_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx):
             dx[n, i * SH - top + kh, j * SW - left + kw, c] += g
 
 
-@parallel_and_serial
-def max_pool_backward(dy, y, relu, winner, KH, KW, SH, SW, top, left, dx):
-    """Overwrite ``dx`` ``(N, H, W, C)`` with zeros plus each ``dy`` at its winner."""
-    N, H, W, C = dx.shape
-    _, OH, OW, _ = dy.shape
-    if SH >= KH and SW >= KW:
-        # Windows do not overlap.  Output row i's windows touch only input rows
-        # [i*SH - top, (i+1)*SH - top): the task for (n, i) owns exactly those rows (the
-        # first and last tasks also take the rows no window covers), so tasks never
-        # share a row.  When the windows tile the input exactly, every cell is written
-        # by its window and the zeroing pass is skipped.
-        tiled = (SH == KH and SW == KW and top == 0 and left == 0
-                 and OH * SH == H and OW * SW == W)
-        for task in prange(N * OH):
-            n = task // OH
-            i = task - n * OH
-            if not tiled:
-                start = i * SH - top
-                stop = start + SH
-                if i == 0:
-                    start = 0
-                if i == OH - 1:
-                    stop = H
-                _zero_rows(dx, n, start, stop)
-            if tiled and KH == 2 and KW == 2:
-                _max_pool_write_row_2x2(dy, y, relu, winner, n, i, dx)
-            else:
-                _max_pool_write_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, n, i, dx)
+@njit(cache=True)
+def _max_pool_backward_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, task, dx):
+    """:func:`max_pool_backward` for output row ``task = n*OH + i`` (windows not overlapping).
+
+    Output row i's windows touch only input rows [i*SH - top, (i+1)*SH - top): this task
+    owns exactly those rows (the first and last tasks also take the rows no window
+    covers), so tasks never share a row.  When the windows tile the input exactly,
+    every cell is written by its window and the zeroing is skipped.
+    """
+    H, W = dx.shape[1], dx.shape[2]
+    OH, OW = dy.shape[1], dy.shape[2]
+    n = task // OH
+    i = task - n * OH
+    tiled = SH == KH and SW == KW and top == 0 and left == 0 and OH * SH == H and OW * SW == W
+    if not tiled:
+        start = i * SH - top
+        stop = start + SH
+        if i == 0:
+            start = 0
+        if i == OH - 1:
+            stop = H
+        _zero_rows(dx, n, start, stop)
+    if tiled and KH == 2 and KW == 2:
+        _max_pool_write_row_2x2(dy, y, relu, winner, n, i, dx)
     else:
-        # Overlapping windows share cells: one task per image, gradients added.
-        for n in prange(N):
-            _zero_rows(dx, n, 0, H)
-            for i in range(OH):
-                _max_pool_add_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx)
+        _max_pool_write_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, n, i, dx)
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _max_pool_backward_image(dy, y, relu, winner, KW, SH, SW, top, left, n, dx):
+    """:func:`max_pool_backward` for image ``n`` when windows overlap: gradients added."""
+    _zero_rows(dx, n, np.int64(0), dx.shape[1])
+    for i in range(dy.shape[1]):
+        _max_pool_add_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx)
+
+
+@parallel_loop
+def max_pool_backward_disjoint(dy, y, relu, winner, KH, KW, SH, SW, top, left, dx):
+    """Overwrite ``dx`` ``(N, H, W, C)`` with each ``dy`` at its winner, zeros elsewhere.
+
+    For windows that do not overlap (``SH >= KH`` and ``SW >= KW``); parallel over
+    output rows.
+    """
+    for task in prange(dy.shape[0] * dy.shape[1]):
+        _max_pool_backward_row(dy, y, relu, winner, KH, KW, SH, SW, top, left,
+                               np.int64(task), dx)
+
+
+@parallel_loop
+def max_pool_backward_overlapping(dy, y, relu, winner, KW, SH, SW, top, left, dx):
+    """:func:`max_pool_backward_disjoint` for overlapping windows: parallel over images."""
+    for n in prange(dy.shape[0]):
+        _max_pool_backward_image(dy, y, relu, winner, KW, SH, SW, top, left, np.int64(n), dx)
+
+
+@njit(cache=True)
+def _avg_pool_forward_row(x, KH, KW, SH, SW, top, left, task, y):
+    """:func:`avg_pool_forward` for output row ``task = n*OH + i``."""
+    H, W = x.shape[1], x.shape[2]
+    OH, OW = y.shape[1], y.shape[2]
+    n = task // OH
+    i = task - n * OH
+    for j in range(OW):
+        out = y[n, i, j]
+        out[:] = 0.0
+        count = 0
+        for kh in range(KH):
+            ih = i * SH - top + kh
+            if ih < 0 or ih >= H:
+                continue
+            for kw in range(KW):
+                iw = j * SW - left + kw
+                if iw < 0 or iw >= W:
+                    continue
+                count += 1
+                cell = x[n, ih, iw]
+                for c in range(out.shape[0]):
+                    out[c] += cell[c]
+        scale = 1.0 / count
+        for c in range(out.shape[0]):
+            out[c] *= scale
+
+
+@parallel_loop
 def avg_pool_forward(x, KH, KW, SH, SW, top, left, y):
     """``y[n,i,j,c]`` = mean of ``x`` over the window's real (unpadded) cells."""
-    N, H, W, C = x.shape
-    _, OH, OW, _ = y.shape
-    for task in prange(N * OH):
-        n = task // OH
-        i = task - n * OH
-        for j in range(OW):
-            for c in range(C):
-                y[n, i, j, c] = 0.0
-            count = 0
-            for kh in range(KH):
-                ih = i * SH - top + kh
-                if ih < 0 or ih >= H:
+    for task in prange(y.shape[0] * y.shape[1]):
+        _avg_pool_forward_row(x, KH, KW, SH, SW, top, left, np.int64(task), y)
+
+
+@njit(cache=True)
+def _avg_pool_backward_row(dy, KH, KW, SH, SW, top, left, task, dx):
+    """:func:`avg_pool_backward` for input row ``task = n*H + p``."""
+    H, W = dx.shape[1], dx.shape[2]
+    OH, OW = dy.shape[1], dy.shape[2]
+    n = task // H
+    p = task - n * H
+    for q in range(W):
+        out = dx[n, p, q]
+        out[:] = 0.0
+        for kh in range(KH):
+            t = p + top - kh
+            if t < 0 or t % SH != 0 or t // SH >= OH:
+                continue
+            i = t // SH
+            # Real rows of output row i's window.
+            rows = min(i * SH - top + KH, H) - max(i * SH - top, 0)
+            for kw in range(KW):
+                s = q + left - kw
+                if s < 0 or s % SW != 0 or s // SW >= OW:
                     continue
-                for kw in range(KW):
-                    iw = j * SW - left + kw
-                    if iw < 0 or iw >= W:
-                        continue
-                    count += 1
-                    for c in range(C):
-                        y[n, i, j, c] += x[n, ih, iw, c]
-            scale = 1.0 / count
-            for c in range(C):
-                y[n, i, j, c] *= scale
+                j = s // SW
+                columns = min(j * SW - left + KW, W) - max(j * SW - left, 0)
+                scale = 1.0 / (rows * columns)
+                grads = dy[n, i, j]
+                for c in range(out.shape[0]):
+                    out[c] += grads[c] * scale
 
 
-@parallel_and_serial
+@parallel_loop
 def avg_pool_backward(dy, KH, KW, SH, SW, top, left, dx):
     """Overwrite ``dx`` with ``dy / count`` spread over each window's real cells.
 
     A gather over input rows: cell ``(p, q)`` collects ``dy[i, j] / count(i, j)`` from
     every window covering it, so tasks never write the same cell.
     """
-    N, H, W, C = dx.shape
-    _, OH, OW, _ = dy.shape
-    for task in prange(N * H):
-        n = task // H
-        p = task - n * H
-        for q in range(W):
-            for c in range(C):
-                dx[n, p, q, c] = 0.0
-            for kh in range(KH):
-                t = p + top - kh
-                if t < 0 or t % SH != 0:
-                    continue
-                i = t // SH
-                if i >= OH:
-                    continue
-                # Real rows of output row i's window.
-                rows = min(i * SH - top + KH, H) - max(i * SH - top, 0)
-                for kw in range(KW):
-                    s = q + left - kw
-                    if s < 0 or s % SW != 0:
-                        continue
-                    j = s // SW
-                    if j >= OW:
-                        continue
-                    columns = min(j * SW - left + KW, W) - max(j * SW - left, 0)
-                    scale = 1.0 / (rows * columns)
-                    for c in range(C):
-                        dx[n, p, q, c] += dy[n, i, j, c] * scale
+    for task in prange(dx.shape[0] * dx.shape[1]):
+        _avg_pool_backward_row(dy, KH, KW, SH, SW, top, left, np.int64(task), dx)

@@ -35,12 +35,11 @@ never test a border.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from minicnn.kernels import numba_blas
 from minicnn.kernels import numba_winograd_loops as loops
+from minicnn.kernels.numba_parallel import threads_for
 
 # Lavin & Gray's matrices, interpolation points 0, 1, -1 (m = 2) and 0, +-1, +-2 (m = 4).
 # The loops have B^T and A^T written out term by term; G (the kernel transform, done
@@ -143,14 +142,12 @@ def forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, pads, relu: boo
     return y, (V, U, x.shape, pads, m, tiles_h, tiles_w)
 
 
-def backward(dy: np.ndarray, y: np.ndarray, relu: bool, state: tuple, need_input_grad: bool,
-             threads_for: Callable[[int], int]
+def backward(dy: np.ndarray, y: np.ndarray, relu: bool, state: tuple, need_input_grad: bool
              ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of :func:`forward`: ``(dx or None, dkernel, bias sums in float64)``.
 
     ``dy`` is contiguous, of ``y``'s shape; with ``relu`` it is the gradient of the ReLU's
-    output and ``y`` (the forward's output) masks it.  ``threads_for(elements)`` says how
-    many partial bias sums to keep.
+    output and ``y`` (the forward's output) masks it.
     """
     V, U, x_shape, pads, m, tiles_h, tiles_w = state
     a = m + 2

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from minicnn.kernels.numba_parallel import parallel_and_serial
+from minicnn.kernels.numba_conv_loops import sum_partials
+from minicnn.kernels.numba_parallel import parallel_loop
 
 # --------------------------------------------------------------------------------------
 # One-dimensional transforms (rows of B^T, A^T and their transposes)
@@ -111,115 +112,165 @@ def _b4(v0, v1, v2, v3, v4, v5, two, four, five):
 # --------------------------------------------------------------------------------------
 # Two-dimensional transforms, F(2x2, 3x3) and F(4x4, 3x3)
 # --------------------------------------------------------------------------------------
-@parallel_and_serial
+
+@njit(cache=True)
+def _input_transform_2_row(xp, tiles_h, tiles_w, constants, task, V):
+    """:func:`input_transform_2` for tile row ``task = n*tiles_h + ti``."""
+    C = xp.shape[3]
+    n = task // tiles_h
+    p = (task - n * tiles_h) * 2
+    E = np.empty((16, C), dtype=V.dtype)   # B^T d, column by column
+    for tj in range(tiles_w):
+        t = task * tiles_w + tj
+        q = tj * 2
+        for l in range(4):
+            r0 = xp[n, p, q + l]
+            r1 = xp[n, p + 1, q + l]
+            r2 = xp[n, p + 2, q + l]
+            r3 = xp[n, p + 3, q + l]
+            for c in range(C):
+                e0, e1, e2, e3 = _bt2(r0[c], r1[c], r2[c], r3[c])
+                E[l, c] = e0
+                E[4 + l, c] = e1
+                E[8 + l, c] = e2
+                E[12 + l, c] = e3
+        for i in range(4):
+            b = i * 4
+            for c in range(C):
+                v0, v1, v2, v3 = _bt2(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c])
+                V[b, t, c] = v0
+                V[b + 1, t, c] = v1
+                V[b + 2, t, c] = v2
+                V[b + 3, t, c] = v3
+
+
+@parallel_loop
 def input_transform_2(xp, tiles_h, tiles_w, constants, V):
     """F(2, 3): ``V[i*4 + j, t, :] = (B^T d_t B)[i, j]`` for every 4x4 tile of ``xp``.
 
     ``xp`` ``(N, tiles_h*2 + 2, tiles_w*2 + 2, C)`` is the zero-padded input; tile
     ``t = (n*tiles_h + ti)*tiles_w + tj`` starts at row ``ti*2``, column ``tj*2``.
     """
-    N, _, _, C = xp.shape
-    for task in prange(N * tiles_h):
-        n = task // tiles_h
-        p = (task - n * tiles_h) * 2
-        E = np.empty((16, C), dtype=V.dtype)   # B^T d, column by column
-        for tj in range(tiles_w):
-            t = task * tiles_w + tj
-            q = tj * 2
-            for l in range(4):
-                r0 = xp[n, p, q + l]
-                r1 = xp[n, p + 1, q + l]
-                r2 = xp[n, p + 2, q + l]
-                r3 = xp[n, p + 3, q + l]
-                for c in range(C):
-                    e0, e1, e2, e3 = _bt2(r0[c], r1[c], r2[c], r3[c])
-                    E[l, c] = e0
-                    E[4 + l, c] = e1
-                    E[8 + l, c] = e2
-                    E[12 + l, c] = e3
-            for i in range(4):
-                b = i * 4
-                for c in range(C):
-                    v0, v1, v2, v3 = _bt2(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c])
-                    V[b, t, c] = v0
-                    V[b + 1, t, c] = v1
-                    V[b + 2, t, c] = v2
-                    V[b + 3, t, c] = v3
+    for task in prange(xp.shape[0] * tiles_h):
+        _input_transform_2_row(xp, tiles_h, tiles_w, constants, np.int64(task), V)
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _output_transform_2_row(M, tiles_h, tiles_w, bias, relu, constants, task, yp):
+    """:func:`output_transform_2` for tile row ``task = n*tiles_h + ti``."""
+    F = yp.shape[3]
+    n = task // tiles_h
+    p = (task - n * tiles_h) * 2
+    E = np.empty((8, F), dtype=M.dtype)   # A^T M, column by column
+    for tj in range(tiles_w):
+        t = task * tiles_w + tj
+        q = tj * 2
+        for l in range(4):
+            for f in range(F):
+                o0, o1 = _at2(M[l, t, f], M[4 + l, t, f], M[8 + l, t, f], M[12 + l, t, f])
+                E[l, f] = o0
+                E[4 + l, f] = o1
+        for i in range(2):
+            b = i * 4
+            out0 = yp[n, p + i, q]
+            out1 = yp[n, p + i, q + 1]
+            if relu:
+                for f in range(F):
+                    y0, y1 = _at2(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f])
+                    v = y0 + bias[f]
+                    out0[f] = v if v > 0.0 else 0.0
+                    v = y1 + bias[f]
+                    out1[f] = v if v > 0.0 else 0.0
+            else:
+                for f in range(F):
+                    y0, y1 = _at2(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f])
+                    out0[f] = y0 + bias[f]
+                    out1[f] = y1 + bias[f]
+
+
+@parallel_loop
 def output_transform_2(M, tiles_h, tiles_w, bias, relu, constants, yp):
     """F(2, 3): each tile's ``2x2`` outputs ``A^T M_t A`` (+ bias, then ReLU if ``relu``).
 
     ``M`` ``(16, T, F)``; ``yp`` ``(N, tiles_h*2, tiles_w*2, F)`` (cropped by the caller).
     """
-    N, _, _, F = yp.shape
-    for task in prange(N * tiles_h):
-        n = task // tiles_h
-        p = (task - n * tiles_h) * 2
-        E = np.empty((8, F), dtype=M.dtype)   # A^T M, column by column
-        for tj in range(tiles_w):
-            t = task * tiles_w + tj
-            q = tj * 2
-            for l in range(4):
-                for f in range(F):
-                    o0, o1 = _at2(M[l, t, f], M[4 + l, t, f], M[8 + l, t, f], M[12 + l, t, f])
-                    E[l, f] = o0
-                    E[4 + l, f] = o1
-            for i in range(2):
-                b = i * 4
-                out0 = yp[n, p + i, q]
-                out1 = yp[n, p + i, q + 1]
-                if relu:
-                    for f in range(F):
-                        y0, y1 = _at2(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f])
-                        v = y0 + bias[f]
-                        out0[f] = v if v > 0.0 else 0.0
-                        v = y1 + bias[f]
-                        out1[f] = v if v > 0.0 else 0.0
-                else:
-                    for f in range(F):
-                        y0, y1 = _at2(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f])
-                        out0[f] = y0 + bias[f]
-                        out1[f] = y1 + bias[f]
+    for task in prange(yp.shape[0] * tiles_h):
+        _output_transform_2_row(M, tiles_h, tiles_w, bias, relu, constants, np.int64(task), yp)
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _gradient_transform_2_row(gp, tiles_h, tiles_w, constants, task, dM):
+    """:func:`gradient_transform_2` for tile row ``task = n*tiles_h + ti``."""
+    F = gp.shape[3]
+    n = task // tiles_h
+    p = (task - n * tiles_h) * 2
+    E = np.empty((8, F), dtype=dM.dtype)   # A g, column by column
+    for tj in range(tiles_w):
+        t = task * tiles_w + tj
+        q = tj * 2
+        for j in range(2):
+            g0 = gp[n, p, q + j]
+            g1 = gp[n, p + 1, q + j]
+            for f in range(F):
+                e0, e1, e2, e3 = _a2(g0[f], g1[f])
+                E[j, f] = e0
+                E[2 + j, f] = e1
+                E[4 + j, f] = e2
+                E[6 + j, f] = e3
+        for k in range(4):
+            b = k * 4
+            c0 = k * 2
+            for f in range(F):
+                v0, v1, v2, v3 = _a2(E[c0, f], E[c0 + 1, f])
+                dM[b, t, f] = v0
+                dM[b + 1, t, f] = v1
+                dM[b + 2, t, f] = v2
+                dM[b + 3, t, f] = v3
+
+
+@parallel_loop
 def gradient_transform_2(gp, tiles_h, tiles_w, constants, dM):
     """F(2, 3): ``dM[k*4 + l, t, :] = (A g_t A^T)[k, l]`` for each ``2x2`` block of ``gp``.
 
     ``gp`` ``(N, tiles_h*2, tiles_w*2, F)`` is the output gradient, zero beyond the
     output's edge.
     """
-    N, _, _, F = gp.shape
-    for task in prange(N * tiles_h):
-        n = task // tiles_h
-        p = (task - n * tiles_h) * 2
-        E = np.empty((8, F), dtype=dM.dtype)   # A g, column by column
-        for tj in range(tiles_w):
-            t = task * tiles_w + tj
-            q = tj * 2
-            for j in range(2):
-                g0 = gp[n, p, q + j]
-                g1 = gp[n, p + 1, q + j]
-                for f in range(F):
-                    e0, e1, e2, e3 = _a2(g0[f], g1[f])
-                    E[j, f] = e0
-                    E[2 + j, f] = e1
-                    E[4 + j, f] = e2
-                    E[6 + j, f] = e3
-            for k in range(4):
-                b = k * 4
-                c0 = k * 2
-                for f in range(F):
-                    v0, v1, v2, v3 = _a2(E[c0, f], E[c0 + 1, f])
-                    dM[b, t, f] = v0
-                    dM[b + 1, t, f] = v1
-                    dM[b + 2, t, f] = v2
-                    dM[b + 3, t, f] = v3
+    for task in prange(gp.shape[0] * tiles_h):
+        _gradient_transform_2_row(gp, tiles_h, tiles_w, constants, np.int64(task), dM)
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _input_gradient_transform_2_row(dV, tiles_h, tiles_w, constants, task, dxp):
+    """:func:`input_gradient_transform_2` for tile row ``task = n*tiles_h + ti``."""
+    C = dxp.shape[3]
+    n = task // tiles_h
+    p = (task - n * tiles_h) * 2
+    E = np.empty((16, C), dtype=dV.dtype)   # B dV, column by column
+    for tj in range(tiles_w):
+        t = task * tiles_w + tj
+        q = tj * 2
+        for j in range(4):
+            for c in range(C):
+                e0, e1, e2, e3 = _b2(dV[j, t, c], dV[4 + j, t, c], dV[8 + j, t, c], dV[12 + j, t, c])
+                E[j, c] = e0
+                E[4 + j, c] = e1
+                E[8 + j, c] = e2
+                E[12 + j, c] = e3
+        for k in range(4):
+            b = k * 4
+            out0 = dxp[n, p + k, q]
+            out1 = dxp[n, p + k, q + 1]
+            out2 = dxp[n, p + k, q + 2]
+            out3 = dxp[n, p + k, q + 3]
+            for c in range(C):
+                o0, o1, o2, o3 = _b2(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c])
+                out0[c] += o0
+                out1[c] += o1
+                out2[c] += o2
+                out3[c] += o3
+
+
+@parallel_loop
 def input_gradient_transform_2(dV, tiles_h, tiles_w, parity, constants, dxp):
     """F(2, 3): add ``B dV_t B^T`` of the tile rows ``ti`` with ``ti % 2 == parity`` into ``dxp``.
 
@@ -227,173 +278,205 @@ def input_gradient_transform_2(dV, tiles_h, tiles_w, parity, constants, dxp):
     neighbouring tile rows overlap by 2 input rows, so rows of one parity never touch:
     run parity 0, then 1, and no two parallel tasks write the same cell.
     """
-    N, _, _, C = dxp.shape
     half_rows = (tiles_h - parity + 1) // 2
-    for job in prange(N * half_rows):
+    for job in prange(dxp.shape[0] * half_rows):
         n = job // half_rows
         ti = 2 * (job - n * half_rows) + parity
-        task = n * tiles_h + ti
-        p = ti * 2
-        E = np.empty((16, C), dtype=dV.dtype)   # B dV, column by column
-        for tj in range(tiles_w):
-            t = task * tiles_w + tj
-            q = tj * 2
-            for j in range(4):
-                for c in range(C):
-                    e0, e1, e2, e3 = _b2(dV[j, t, c], dV[4 + j, t, c], dV[8 + j, t, c], dV[12 + j, t, c])
-                    E[j, c] = e0
-                    E[4 + j, c] = e1
-                    E[8 + j, c] = e2
-                    E[12 + j, c] = e3
-            for k in range(4):
-                b = k * 4
-                out0 = dxp[n, p + k, q]
-                out1 = dxp[n, p + k, q + 1]
-                out2 = dxp[n, p + k, q + 2]
-                out3 = dxp[n, p + k, q + 3]
-                for c in range(C):
-                    o0, o1, o2, o3 = _b2(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c])
-                    out0[c] += o0
-                    out1[c] += o1
-                    out2[c] += o2
-                    out3[c] += o3
+        _input_gradient_transform_2_row(dV, tiles_h, tiles_w, constants, np.int64(n * tiles_h + ti),
+                                        dxp)
 
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _input_transform_4_row(xp, tiles_h, tiles_w, constants, task, V):
+    """:func:`input_transform_4` for tile row ``task = n*tiles_h + ti``."""
+    C = xp.shape[3]
+    two, four, five = constants[0], constants[1], constants[2]
+    n = task // tiles_h
+    p = (task - n * tiles_h) * 4
+    E = np.empty((36, C), dtype=V.dtype)   # B^T d, column by column
+    for tj in range(tiles_w):
+        t = task * tiles_w + tj
+        q = tj * 4
+        for l in range(6):
+            r0 = xp[n, p, q + l]
+            r1 = xp[n, p + 1, q + l]
+            r2 = xp[n, p + 2, q + l]
+            r3 = xp[n, p + 3, q + l]
+            r4 = xp[n, p + 4, q + l]
+            r5 = xp[n, p + 5, q + l]
+            for c in range(C):
+                e0, e1, e2, e3, e4, e5 = _bt4(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c], two, four, five)
+                E[l, c] = e0
+                E[6 + l, c] = e1
+                E[12 + l, c] = e2
+                E[18 + l, c] = e3
+                E[24 + l, c] = e4
+                E[30 + l, c] = e5
+        for i in range(6):
+            b = i * 6
+            for c in range(C):
+                v0, v1, v2, v3, v4, v5 = _bt4(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c], E[b + 4, c], E[b + 5, c], two, four, five)
+                V[b, t, c] = v0
+                V[b + 1, t, c] = v1
+                V[b + 2, t, c] = v2
+                V[b + 3, t, c] = v3
+                V[b + 4, t, c] = v4
+                V[b + 5, t, c] = v5
+
+
+@parallel_loop
 def input_transform_4(xp, tiles_h, tiles_w, constants, V):
     """F(4, 3): ``V[i*6 + j, t, :] = (B^T d_t B)[i, j]`` for every 6x6 tile of ``xp``.
 
     ``xp`` ``(N, tiles_h*4 + 2, tiles_w*4 + 2, C)`` is the zero-padded input; tile
     ``t = (n*tiles_h + ti)*tiles_w + tj`` starts at row ``ti*4``, column ``tj*4``.
     """
-    N, _, _, C = xp.shape
-    two, four, five = constants[0], constants[1], constants[2]
-    for task in prange(N * tiles_h):
-        n = task // tiles_h
-        p = (task - n * tiles_h) * 4
-        E = np.empty((36, C), dtype=V.dtype)   # B^T d, column by column
-        for tj in range(tiles_w):
-            t = task * tiles_w + tj
-            q = tj * 4
-            for l in range(6):
-                r0 = xp[n, p, q + l]
-                r1 = xp[n, p + 1, q + l]
-                r2 = xp[n, p + 2, q + l]
-                r3 = xp[n, p + 3, q + l]
-                r4 = xp[n, p + 4, q + l]
-                r5 = xp[n, p + 5, q + l]
-                for c in range(C):
-                    e0, e1, e2, e3, e4, e5 = _bt4(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c], two, four, five)
-                    E[l, c] = e0
-                    E[6 + l, c] = e1
-                    E[12 + l, c] = e2
-                    E[18 + l, c] = e3
-                    E[24 + l, c] = e4
-                    E[30 + l, c] = e5
-            for i in range(6):
-                b = i * 6
-                for c in range(C):
-                    v0, v1, v2, v3, v4, v5 = _bt4(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c], E[b + 4, c], E[b + 5, c], two, four, five)
-                    V[b, t, c] = v0
-                    V[b + 1, t, c] = v1
-                    V[b + 2, t, c] = v2
-                    V[b + 3, t, c] = v3
-                    V[b + 4, t, c] = v4
-                    V[b + 5, t, c] = v5
+    for task in prange(xp.shape[0] * tiles_h):
+        _input_transform_4_row(xp, tiles_h, tiles_w, constants, np.int64(task), V)
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _output_transform_4_row(M, tiles_h, tiles_w, bias, relu, constants, task, yp):
+    """:func:`output_transform_4` for tile row ``task = n*tiles_h + ti``."""
+    F = yp.shape[3]
+    two, four, eight = constants[0], constants[1], constants[3]
+    n = task // tiles_h
+    p = (task - n * tiles_h) * 4
+    E = np.empty((24, F), dtype=M.dtype)   # A^T M, column by column
+    for tj in range(tiles_w):
+        t = task * tiles_w + tj
+        q = tj * 4
+        for l in range(6):
+            for f in range(F):
+                o0, o1, o2, o3 = _at4(M[l, t, f], M[6 + l, t, f], M[12 + l, t, f], M[18 + l, t, f], M[24 + l, t, f], M[30 + l, t, f], two, four, eight)
+                E[l, f] = o0
+                E[6 + l, f] = o1
+                E[12 + l, f] = o2
+                E[18 + l, f] = o3
+        for i in range(4):
+            b = i * 6
+            out0 = yp[n, p + i, q]
+            out1 = yp[n, p + i, q + 1]
+            out2 = yp[n, p + i, q + 2]
+            out3 = yp[n, p + i, q + 3]
+            if relu:
+                for f in range(F):
+                    y0, y1, y2, y3 = _at4(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f], E[b + 4, f], E[b + 5, f], two, four, eight)
+                    v = y0 + bias[f]
+                    out0[f] = v if v > 0.0 else 0.0
+                    v = y1 + bias[f]
+                    out1[f] = v if v > 0.0 else 0.0
+                    v = y2 + bias[f]
+                    out2[f] = v if v > 0.0 else 0.0
+                    v = y3 + bias[f]
+                    out3[f] = v if v > 0.0 else 0.0
+            else:
+                for f in range(F):
+                    y0, y1, y2, y3 = _at4(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f], E[b + 4, f], E[b + 5, f], two, four, eight)
+                    out0[f] = y0 + bias[f]
+                    out1[f] = y1 + bias[f]
+                    out2[f] = y2 + bias[f]
+                    out3[f] = y3 + bias[f]
+
+
+@parallel_loop
 def output_transform_4(M, tiles_h, tiles_w, bias, relu, constants, yp):
     """F(4, 3): each tile's ``4x4`` outputs ``A^T M_t A`` (+ bias, then ReLU if ``relu``).
 
     ``M`` ``(36, T, F)``; ``yp`` ``(N, tiles_h*4, tiles_w*4, F)`` (cropped by the caller).
     """
-    N, _, _, F = yp.shape
+    for task in prange(yp.shape[0] * tiles_h):
+        _output_transform_4_row(M, tiles_h, tiles_w, bias, relu, constants, np.int64(task), yp)
+
+
+@njit(cache=True)
+def _gradient_transform_4_row(gp, tiles_h, tiles_w, constants, task, dM):
+    """:func:`gradient_transform_4` for tile row ``task = n*tiles_h + ti``."""
+    F = gp.shape[3]
     two, four, eight = constants[0], constants[1], constants[3]
-    for task in prange(N * tiles_h):
-        n = task // tiles_h
-        p = (task - n * tiles_h) * 4
-        E = np.empty((24, F), dtype=M.dtype)   # A^T M, column by column
-        for tj in range(tiles_w):
-            t = task * tiles_w + tj
-            q = tj * 4
-            for l in range(6):
-                for f in range(F):
-                    o0, o1, o2, o3 = _at4(M[l, t, f], M[6 + l, t, f], M[12 + l, t, f], M[18 + l, t, f], M[24 + l, t, f], M[30 + l, t, f], two, four, eight)
-                    E[l, f] = o0
-                    E[6 + l, f] = o1
-                    E[12 + l, f] = o2
-                    E[18 + l, f] = o3
-            for i in range(4):
-                b = i * 6
-                out0 = yp[n, p + i, q]
-                out1 = yp[n, p + i, q + 1]
-                out2 = yp[n, p + i, q + 2]
-                out3 = yp[n, p + i, q + 3]
-                if relu:
-                    for f in range(F):
-                        y0, y1, y2, y3 = _at4(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f], E[b + 4, f], E[b + 5, f], two, four, eight)
-                        v = y0 + bias[f]
-                        out0[f] = v if v > 0.0 else 0.0
-                        v = y1 + bias[f]
-                        out1[f] = v if v > 0.0 else 0.0
-                        v = y2 + bias[f]
-                        out2[f] = v if v > 0.0 else 0.0
-                        v = y3 + bias[f]
-                        out3[f] = v if v > 0.0 else 0.0
-                else:
-                    for f in range(F):
-                        y0, y1, y2, y3 = _at4(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f], E[b + 4, f], E[b + 5, f], two, four, eight)
-                        out0[f] = y0 + bias[f]
-                        out1[f] = y1 + bias[f]
-                        out2[f] = y2 + bias[f]
-                        out3[f] = y3 + bias[f]
+    n = task // tiles_h
+    p = (task - n * tiles_h) * 4
+    E = np.empty((24, F), dtype=dM.dtype)   # A g, column by column
+    for tj in range(tiles_w):
+        t = task * tiles_w + tj
+        q = tj * 4
+        for j in range(4):
+            g0 = gp[n, p, q + j]
+            g1 = gp[n, p + 1, q + j]
+            g2 = gp[n, p + 2, q + j]
+            g3 = gp[n, p + 3, q + j]
+            for f in range(F):
+                e0, e1, e2, e3, e4, e5 = _a4(g0[f], g1[f], g2[f], g3[f], two, four, eight)
+                E[j, f] = e0
+                E[4 + j, f] = e1
+                E[8 + j, f] = e2
+                E[12 + j, f] = e3
+                E[16 + j, f] = e4
+                E[20 + j, f] = e5
+        for k in range(6):
+            b = k * 6
+            c0 = k * 4
+            for f in range(F):
+                v0, v1, v2, v3, v4, v5 = _a4(E[c0, f], E[c0 + 1, f], E[c0 + 2, f], E[c0 + 3, f], two, four, eight)
+                dM[b, t, f] = v0
+                dM[b + 1, t, f] = v1
+                dM[b + 2, t, f] = v2
+                dM[b + 3, t, f] = v3
+                dM[b + 4, t, f] = v4
+                dM[b + 5, t, f] = v5
 
 
-@parallel_and_serial
+@parallel_loop
 def gradient_transform_4(gp, tiles_h, tiles_w, constants, dM):
     """F(4, 3): ``dM[k*6 + l, t, :] = (A g_t A^T)[k, l]`` for each ``4x4`` block of ``gp``.
 
     ``gp`` ``(N, tiles_h*4, tiles_w*4, F)`` is the output gradient, zero beyond the
     output's edge.
     """
-    N, _, _, F = gp.shape
-    two, four, eight = constants[0], constants[1], constants[3]
-    for task in prange(N * tiles_h):
-        n = task // tiles_h
-        p = (task - n * tiles_h) * 4
-        E = np.empty((24, F), dtype=dM.dtype)   # A g, column by column
-        for tj in range(tiles_w):
-            t = task * tiles_w + tj
-            q = tj * 4
-            for j in range(4):
-                g0 = gp[n, p, q + j]
-                g1 = gp[n, p + 1, q + j]
-                g2 = gp[n, p + 2, q + j]
-                g3 = gp[n, p + 3, q + j]
-                for f in range(F):
-                    e0, e1, e2, e3, e4, e5 = _a4(g0[f], g1[f], g2[f], g3[f], two, four, eight)
-                    E[j, f] = e0
-                    E[4 + j, f] = e1
-                    E[8 + j, f] = e2
-                    E[12 + j, f] = e3
-                    E[16 + j, f] = e4
-                    E[20 + j, f] = e5
-            for k in range(6):
-                b = k * 6
-                c0 = k * 4
-                for f in range(F):
-                    v0, v1, v2, v3, v4, v5 = _a4(E[c0, f], E[c0 + 1, f], E[c0 + 2, f], E[c0 + 3, f], two, four, eight)
-                    dM[b, t, f] = v0
-                    dM[b + 1, t, f] = v1
-                    dM[b + 2, t, f] = v2
-                    dM[b + 3, t, f] = v3
-                    dM[b + 4, t, f] = v4
-                    dM[b + 5, t, f] = v5
+    for task in prange(gp.shape[0] * tiles_h):
+        _gradient_transform_4_row(gp, tiles_h, tiles_w, constants, np.int64(task), dM)
 
 
-@parallel_and_serial
+@njit(cache=True)
+def _input_gradient_transform_4_row(dV, tiles_h, tiles_w, constants, task, dxp):
+    """:func:`input_gradient_transform_4` for tile row ``task = n*tiles_h + ti``."""
+    C = dxp.shape[3]
+    two, four, five = constants[0], constants[1], constants[2]
+    n = task // tiles_h
+    p = (task - n * tiles_h) * 4
+    E = np.empty((36, C), dtype=dV.dtype)   # B dV, column by column
+    for tj in range(tiles_w):
+        t = task * tiles_w + tj
+        q = tj * 4
+        for j in range(6):
+            for c in range(C):
+                e0, e1, e2, e3, e4, e5 = _b4(dV[j, t, c], dV[6 + j, t, c], dV[12 + j, t, c], dV[18 + j, t, c], dV[24 + j, t, c], dV[30 + j, t, c], two, four, five)
+                E[j, c] = e0
+                E[6 + j, c] = e1
+                E[12 + j, c] = e2
+                E[18 + j, c] = e3
+                E[24 + j, c] = e4
+                E[30 + j, c] = e5
+        for k in range(6):
+            b = k * 6
+            out0 = dxp[n, p + k, q]
+            out1 = dxp[n, p + k, q + 1]
+            out2 = dxp[n, p + k, q + 2]
+            out3 = dxp[n, p + k, q + 3]
+            out4 = dxp[n, p + k, q + 4]
+            out5 = dxp[n, p + k, q + 5]
+            for c in range(C):
+                o0, o1, o2, o3, o4, o5 = _b4(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c], E[b + 4, c], E[b + 5, c], two, four, five)
+                out0[c] += o0
+                out1[c] += o1
+                out2[c] += o2
+                out3[c] += o3
+                out4[c] += o4
+                out5[c] += o5
+
+
+@parallel_loop
 def input_gradient_transform_4(dV, tiles_h, tiles_w, parity, constants, dxp):
     """F(4, 3): add ``B dV_t B^T`` of the tile rows ``ti`` with ``ti % 2 == parity`` into ``dxp``.
 
@@ -401,87 +484,60 @@ def input_gradient_transform_4(dV, tiles_h, tiles_w, parity, constants, dxp):
     neighbouring tile rows overlap by 2 input rows, so rows of one parity never touch:
     run parity 0, then 1, and no two parallel tasks write the same cell.
     """
-    N, _, _, C = dxp.shape
-    two, four, five = constants[0], constants[1], constants[2]
     half_rows = (tiles_h - parity + 1) // 2
-    for job in prange(N * half_rows):
+    for job in prange(dxp.shape[0] * half_rows):
         n = job // half_rows
         ti = 2 * (job - n * half_rows) + parity
-        task = n * tiles_h + ti
-        p = ti * 4
-        E = np.empty((36, C), dtype=dV.dtype)   # B dV, column by column
-        for tj in range(tiles_w):
-            t = task * tiles_w + tj
-            q = tj * 4
-            for j in range(6):
-                for c in range(C):
-                    e0, e1, e2, e3, e4, e5 = _b4(dV[j, t, c], dV[6 + j, t, c], dV[12 + j, t, c], dV[18 + j, t, c], dV[24 + j, t, c], dV[30 + j, t, c], two, four, five)
-                    E[j, c] = e0
-                    E[6 + j, c] = e1
-                    E[12 + j, c] = e2
-                    E[18 + j, c] = e3
-                    E[24 + j, c] = e4
-                    E[30 + j, c] = e5
-            for k in range(6):
-                b = k * 6
-                out0 = dxp[n, p + k, q]
-                out1 = dxp[n, p + k, q + 1]
-                out2 = dxp[n, p + k, q + 2]
-                out3 = dxp[n, p + k, q + 3]
-                out4 = dxp[n, p + k, q + 4]
-                out5 = dxp[n, p + k, q + 5]
-                for c in range(C):
-                    o0, o1, o2, o3, o4, o5 = _b4(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c], E[b + 4, c], E[b + 5, c], two, four, five)
-                    out0[c] += o0
-                    out1[c] += o1
-                    out2[c] += o2
-                    out3[c] += o3
-                    out4[c] += o4
-                    out5[c] += o5
+        _input_gradient_transform_4_row(dV, tiles_h, tiles_w, constants, np.int64(n * tiles_h + ti),
+                                        dxp)
 
 
 # --------------------------------------------------------------------------------------
 # The output gradient, masked and zero-padded to whole tiles
 # --------------------------------------------------------------------------------------
 
-@parallel_and_serial
+@njit(cache=True)
+def _pad_gradient_rows(dy, y, relu, first, last, gp, sums):
+    """:func:`pad_gradient` for rows ``first <= n*HP + p < last`` of ``gp``; adds to ``sums``."""
+    N, OH, OW, F = dy.shape
+    HP, WP = gp.shape[1], gp.shape[2]
+    row_sums = np.zeros(F, dtype=gp.dtype)
+    for task in range(first, last):
+        n = task // HP
+        p = task - n * HP
+        for q in range(WP):
+            out = gp[n, p, q]
+            if p >= OH or q >= OW:
+                for f in range(F):
+                    out[f] = 0.0
+                continue
+            grads = dy[n, p, q]
+            if relu:
+                kept = y[n, p, q]
+                for f in range(F):
+                    out[f] = grads[f] if kept[f] > 0.0 else 0.0
+            else:
+                for f in range(F):
+                    out[f] = grads[f]
+            for f in range(F):
+                row_sums[f] += out[f]
+        # One output row summed in the data's dtype, then flushed to float64.
+        for f in range(F):
+            sums[f] += row_sums[f]
+            row_sums[f] = 0.0
+
+
+@parallel_loop
 def pad_gradient(dy, y, relu, threads, gp):
     """``gp[:, :OH, :OW] = dy`` (times ``y > 0`` when ``relu``), zero elsewhere; bias sums.
 
     ``gp`` ``(N, tiles_h*m, tiles_w*m, F)``.  Returns ``sum g`` over every output (the
-    bias gradient) in float64, summed per output row in the data's dtype.
+    bias gradient) in float64, from one partial sum per thread.
     """
-    N, OH, OW, F = dy.shape
-    _, HP, WP, _ = gp.shape
-    rows = N * HP
+    rows = gp.shape[0] * gp.shape[1]
     chunk = (rows + threads - 1) // threads
-    partial = np.zeros((threads, F), dtype=np.float64)
+    partial = np.zeros((threads, gp.shape[3]), dtype=np.float64)
     for worker in prange(threads):
-        sums = np.zeros(F, dtype=gp.dtype)
-        for task in range(worker * chunk, min(rows, (worker + 1) * chunk)):
-            n = task // HP
-            p = task - n * HP
-            for q in range(WP):
-                out = gp[n, p, q]
-                if p >= OH or q >= OW:
-                    for f in range(F):
-                        out[f] = 0.0
-                    continue
-                grads = dy[n, p, q]
-                if relu:
-                    kept = y[n, p, q]
-                    for f in range(F):
-                        out[f] = grads[f] if kept[f] > 0.0 else 0.0
-                else:
-                    for f in range(F):
-                        out[f] = grads[f]
-                for f in range(F):
-                    sums[f] += out[f]
-            for f in range(F):
-                partial[worker, f] += sums[f]
-                sums[f] = 0.0
-    total = np.zeros(F, dtype=np.float64)
-    for worker in range(threads):
-        for f in range(F):
-            total[f] += partial[worker, f]
-    return total
+        _pad_gradient_rows(dy, y, relu, worker * chunk, min(rows, (worker + 1) * chunk), gp,
+                           partial[worker])
+    return sum_partials(partial)
