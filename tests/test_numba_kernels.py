@@ -271,3 +271,25 @@ def test_fused_conv_gradients_match_central_differences(case):
     assert_close(dkernel, numerical_gradient(loss, kernel), **FLOAT64_GRADIENT, what="dkernel")
     if bias is not None:
         assert_close(dbias, numerical_gradient(loss, bias), **FLOAT64_GRADIENT, what="dbias")
+
+
+@pytest.mark.parametrize("inside_numba", [True, False], ids=["numba threads", "np.matmul"])
+def test_batched_matmul_both_ways(monkeypatch, inside_numba):
+    """The Winograd GEMMs: inside Numba's threads (SciPy's BLAS), or NumPy's when not possible."""
+    numba_blas = pytest.importorskip("minicnn.kernels.numba_blas")
+    monkeypatch.setattr(numba_parallel, "PARALLEL_MIN_ELEMENTS", 0)
+    if not inside_numba:
+        monkeypatch.setattr(numba_blas, "ENABLED", False)
+        monkeypatch.setattr(numba_blas, "_TRIED", True)
+    elif not numba_blas.enable():
+        pytest.skip("SciPy's BLAS cannot be made single-threaded here")
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((5, 6, 4)).astype(np.float32)
+    B = rng.standard_normal((5, 4, 3)).astype(np.float32)
+    C = rng.standard_normal((5, 6, 3)).astype(np.float32)
+    tolerance = dict(rtol=1e-5, atol=1e-5)
+    assert_close(numba_blas.matmul(A, B), np.matmul(A, B), **tolerance, what="A @ B")
+    assert_close(numba_blas.matmul(A, C, transpose_a=True), np.matmul(A.transpose(0, 2, 1), C),
+                 **tolerance, what="A^T @ C")
+    assert_close(numba_blas.matmul(C, B, transpose_b=True), np.matmul(C, B.transpose(0, 2, 1)),
+                 **tolerance, what="C @ B^T")

@@ -1,10 +1,13 @@
 """Compiled loops around the one BLAS GEMM of a convolution: patches, scatter, epilogues.
 
-These are the memory-bound passes of :mod:`minicnn.kernels.numba_ops`'s GEMM path
-(the direct path for single-channel 3x3 layers is :mod:`numba_direct_loops`).  Every loop is parallel over *rows* ``(n, i)`` of the batch (``prange`` over
-``N * OH`` or ``N * H``), so that a batch of one large image (VGG16 visualizations)
-still uses every core, and every parallel task writes memory no other task writes:
-no atomics, no ``np.add.at``.
+These are the memory-bound passes of :mod:`minicnn.kernels.numba_ops`'s GEMM path.
+Every loop is parallel over *rows* ``(n, i)`` of the batch (``prange`` over ``N * OH``
+or ``N * H``), so that a batch of one large image (VGG16 visualizations) still uses
+every core, and every parallel task writes memory no other task writes: no atomics, no
+``np.add.at``.  Each loop body is an ``@njit`` helper for one row (called with an int64
+index: a ``prange`` index is unsigned inside the parallel region, and a second integer
+type would compile the helper twice), which the fused loops of
+:mod:`minicnn.kernels.numba_blas` reuse.
 
 Layout everywhere: ``x`` NHWC ``(N, H, W, C)``, kernel HWIO ``(KH, KW, C, F)``, patch
 matrix ``cols`` of shape ``(N*OH*OW, KH*KW*C)`` with row ``(n*OH + i)*OW + j`` and
@@ -148,8 +151,11 @@ _FLUSH_ROWS = 64
 
 @njit(cache=True)
 def gradient_rows(dy, y, relu, first, last, g, sums):
-    """Rows ``first <= r < last``: with ``relu``, ``g[r] = dy[r] * (y[r] > 0)`` (a select);
-    add the rows of ``g`` (or of ``dy`` itself, without ``relu``) to the float64 ``sums``."""
+    """Rows ``first <= r < last`` of a 2-D gradient: mask, and add to the float64 ``sums``.
+
+    With ``relu``, ``g[r] = dy[r] * (y[r] > 0)`` (written as a select) and ``g``'s rows
+    are summed; without, ``dy``'s rows are summed and ``g`` is not touched.
+    """
     F = dy.shape[1]
     block = np.zeros(F, dtype=dy.dtype)
     for start in range(first, last, _FLUSH_ROWS):

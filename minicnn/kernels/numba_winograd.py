@@ -26,8 +26,9 @@ output): m = 2 (coefficients 0, +-1, +-1/2) 2.4e-7, better than the GEMM path's
 6.1e-7; m = 4 (coefficients up to 8 and 1/24) 4.2e-6, about 7x the GEMM path's.
 :mod:`minicnn.kernels.numba_ops` chooses m (``WINOGRAD_TILE``).
 
-The transforms are compiled loops (:mod:`minicnn.kernels.numba_winograd_loops`), parallel
-over rows of tiles and vectorized over channels; each set of ``a*a`` GEMMs is one call of
+The transforms are compiled loops (:mod:`~minicnn.kernels.numba_winograd_f2`,
+:mod:`~minicnn.kernels.numba_winograd_f4`), parallel over rows of tiles and vectorized
+over channels; each set of ``a*a`` GEMMs is one call of
 :func:`minicnn.kernels.numba_blas.matmul` (spread over Numba's threads).  Inputs are
 zero-padded to whole tiles first, and outputs cropped after, so the transform loops
 never test a border.
@@ -37,9 +38,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from numba import njit, prange
+
 from minicnn.kernels import numba_blas
-from minicnn.kernels import numba_winograd_loops as loops
-from minicnn.kernels.numba_parallel import threads_for
+from minicnn.kernels import numba_winograd_f2 as f2
+from minicnn.kernels import numba_winograd_f4 as f4
+from minicnn.kernels.numba_conv_loops import sum_partials
+from minicnn.kernels.numba_parallel import parallel_loop, threads_for
 
 # Lavin & Gray's matrices, interpolation points 0, 1, -1 (m = 2) and 0, +-1, +-2 (m = 4).
 # The loops have B^T and A^T written out term by term; G (the kernel transform, done
@@ -78,11 +83,67 @@ TRANSFORMS = {
 }
 
 _LOOPS = {
-    2: (loops.input_transform_2, loops.output_transform_2, loops.gradient_transform_2,
-        loops.input_gradient_transform_2),
-    4: (loops.input_transform_4, loops.output_transform_4, loops.gradient_transform_4,
-        loops.input_gradient_transform_4),
+    2: (f2.input_transform_2, f2.output_transform_2, f2.gradient_transform_2,
+        f2.input_gradient_transform_2),
+    4: (f4.input_transform_4, f4.output_transform_4, f4.gradient_transform_4,
+        f4.input_gradient_transform_4),
 }
+
+
+# --------------------------------------------------------------------------------------
+# The output gradient, masked and zero-padded to whole tiles
+# --------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _pad_gradient_rows(dy, y, relu, first, last, gp, sums):
+    """:func:`pad_gradient` for rows ``first <= n*HP + p < last`` of ``gp``; adds to ``sums``."""
+    N, OH, OW, F = dy.shape
+    HP, WP = gp.shape[1], gp.shape[2]
+    row_sums = np.zeros(F, dtype=gp.dtype)
+    for task in range(first, last):
+        n = task // HP
+        p = task - n * HP
+        for q in range(WP):
+            out = gp[n, p, q]
+            if p >= OH or q >= OW:
+                for f in range(F):
+                    out[f] = 0.0
+                continue
+            grads = dy[n, p, q]
+            if relu:
+                kept = y[n, p, q]
+                for f in range(F):
+                    out[f] = grads[f] if kept[f] > 0.0 else 0.0
+            else:
+                for f in range(F):
+                    out[f] = grads[f]
+            for f in range(F):
+                row_sums[f] += out[f]
+        # One output row summed in the data's dtype, then flushed to float64.
+        for f in range(F):
+            sums[f] += row_sums[f]
+            row_sums[f] = 0.0
+
+
+@parallel_loop
+def pad_gradient(dy, y, relu, threads, gp):
+    """``gp[:, :OH, :OW] = dy`` (times ``y > 0`` when ``relu``), zero elsewhere; bias sums.
+
+    ``gp`` ``(N, tiles_h*m, tiles_w*m, F)``.  Returns ``sum g`` over every output (the
+    bias gradient) in float64, from one partial sum per thread.
+    """
+    rows = gp.shape[0] * gp.shape[1]
+    chunk = (rows + threads - 1) // threads
+    partial = np.zeros((threads, gp.shape[3]), dtype=np.float64)
+    for worker in prange(threads):
+        _pad_gradient_rows(dy, y, relu, worker * chunk, min(rows, (worker + 1) * chunk), gp,
+                           partial[worker])
+    return sum_partials(partial)
+
+
+# --------------------------------------------------------------------------------------
+# The whole convolution
+# --------------------------------------------------------------------------------------
 
 
 def kernel_transform(kernel: np.ndarray, G: np.ndarray) -> np.ndarray:
@@ -158,7 +219,7 @@ def backward(dy: np.ndarray, y: np.ndarray, relu: bool, state: tuple, need_input
     _, _, gradient_transform, input_gradient_transform = _LOOPS[m]
 
     gp = np.empty((N, tiles_h * m, tiles_w * m, F), dtype=dtype)
-    bias_sums = loops.pad_gradient.pick(gp.size)(dy, y, relu, threads_for(gp.size), gp)
+    bias_sums = pad_gradient.pick(gp.size)(dy, y, relu, threads_for(gp.size), gp)
     dM = np.empty((a * a, V.shape[1], F), dtype=dtype)
     gradient_transform.pick(dM.size)(gp, tiles_h, tiles_w, constants, dM)
     dU = numba_blas.matmul(V, dM, transpose_a=True)
