@@ -30,8 +30,9 @@ The transforms are compiled loops (:mod:`~minicnn.kernels.numba_winograd_f2`,
 :mod:`~minicnn.kernels.numba_winograd_f4`), parallel over rows of tiles and vectorized
 over channels; each set of ``a*a`` GEMMs is one call of
 :func:`minicnn.kernels.numba_blas.matmul` (spread over Numba's threads).  Inputs are
-zero-padded to whole tiles first, and outputs cropped after, so the transform loops
-never test a border.
+zero-padded to whole tiles first (and output gradients, and the input gradient is cropped
+from whole tiles), so those loops never test a border; the output transform writes
+only the outputs that exist.
 """
 
 from __future__ import annotations
@@ -197,9 +198,8 @@ def forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, pads, relu: boo
     V = np.empty((a * a, N * tiles_h * tiles_w, C), dtype=dtype)
     input_transform.pick(V.size)(xp, tiles_h, tiles_w, constants, V)
     M = numba_blas.matmul(V, U)
-    yp = np.empty((N, tiles_h * m, tiles_w * m, F), dtype=dtype)
-    output_transform.pick(M.size)(M, tiles_h, tiles_w, bias, relu, constants, yp)
-    y = yp if (OH, OW) == yp.shape[1:3] else np.ascontiguousarray(yp[:, :OH, :OW])
+    y = np.empty((N, OH, OW, F), dtype=dtype)
+    output_transform.pick(M.size)(M, tiles_h, tiles_w, bias, relu, constants, y)
     return y, (V, U, x.shape, pads, m, tiles_h, tiles_w)
 
 

@@ -109,12 +109,13 @@ def input_transform_2(xp, tiles_h, tiles_w, constants, V):
 
 
 @njit(cache=True)
-def _output_transform_2_row(M, tiles_h, tiles_w, bias, relu, constants, task, yp):
+def _output_transform_2_row(M, tiles_h, tiles_w, bias, relu, constants, task, y):
     """:func:`output_transform_2` for tile row ``task = n*tiles_h + ti``."""
-    F = yp.shape[3]
+    OH, OW, F = y.shape[1], y.shape[2], y.shape[3]
     n = task // tiles_h
     p = (task - n * tiles_h) * 2
     E = np.empty((8, F), dtype=M.dtype)   # A^T M, column by column
+    R = np.empty((2, F), dtype=M.dtype)   # one output row of a tile cut by the edge
     for tj in range(tiles_w):
         t = task * tiles_w + tj
         q = tj * 2
@@ -123,32 +124,46 @@ def _output_transform_2_row(M, tiles_h, tiles_w, bias, relu, constants, task, yp
                 o0, o1 = _at2(M[l, t, f], M[4 + l, t, f], M[8 + l, t, f], M[12 + l, t, f])
                 E[l, f] = o0
                 E[4 + l, f] = o1
-        for i in range(2):
+        for i in range(min(2, OH - p)):
             b = i * 4
-            out0 = yp[n, p + i, q]
-            out1 = yp[n, p + i, q + 1]
-            if relu:
-                for f in range(F):
-                    y0, y1 = _at2(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f])
-                    v = y0 + bias[f]
-                    out0[f] = v if v > 0.0 else 0.0
-                    v = y1 + bias[f]
-                    out1[f] = v if v > 0.0 else 0.0
+            if q + 2 <= OW:
+                out0 = y[n, p + i, q]
+                out1 = y[n, p + i, q + 1]
+                if relu:
+                    for f in range(F):
+                        y0, y1 = _at2(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f])
+                        v = y0 + bias[f]
+                        out0[f] = v if v > 0.0 else 0.0
+                        v = y1 + bias[f]
+                        out1[f] = v if v > 0.0 else 0.0
+                else:
+                    for f in range(F):
+                        y0, y1 = _at2(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f])
+                        out0[f] = y0 + bias[f]
+                        out1[f] = y1 + bias[f]
             else:
+                # The tile hangs over the right edge: its row into R, then the columns
+                # that exist.
                 for f in range(F):
                     y0, y1 = _at2(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f])
-                    out0[f] = y0 + bias[f]
-                    out1[f] = y1 + bias[f]
+                    R[0, f] = y0
+                    R[1, f] = y1
+                for j in range(OW - q):
+                    out = y[n, p + i, q + j]
+                    for f in range(F):
+                        v = R[j, f] + bias[f]
+                        out[f] = v if (v > 0.0 or not relu) else 0.0
 
 
 @parallel_loop
-def output_transform_2(M, tiles_h, tiles_w, bias, relu, constants, yp):
+def output_transform_2(M, tiles_h, tiles_w, bias, relu, constants, y):
     """F(2, 3): each tile's ``2x2`` outputs ``A^T M_t A`` (+ bias, then ReLU if ``relu``).
 
-    ``M`` ``(16, T, F)``; ``yp`` ``(N, tiles_h*2, tiles_w*2, F)`` (cropped by the caller).
+    ``M`` ``(16, T, F)``; ``y`` ``(N, OH, OW, F)``: outputs of tiles that hang over
+    its edge are dropped.
     """
-    for task in prange(yp.shape[0] * tiles_h):
-        _output_transform_2_row(M, tiles_h, tiles_w, bias, relu, constants, np.int64(task), yp)
+    for task in prange(y.shape[0] * tiles_h):
+        _output_transform_2_row(M, tiles_h, tiles_w, bias, relu, constants, np.int64(task), y)
 
 
 @njit(cache=True)
@@ -204,7 +219,8 @@ def _input_gradient_transform_2_row(dV, tiles_h, tiles_w, constants, task, dxp):
         q = tj * 2
         for j in range(4):
             for c in range(C):
-                e0, e1, e2, e3 = _b2(dV[j, t, c], dV[4 + j, t, c], dV[8 + j, t, c], dV[12 + j, t, c])
+                e0, e1, e2, e3 = _b2(dV[j, t, c], dV[4 + j, t, c], dV[8 + j, t, c], dV[12 + j, t,
+                                     c])
                 E[j, c] = e0
                 E[4 + j, c] = e1
                 E[8 + j, c] = e2
@@ -235,5 +251,5 @@ def input_gradient_transform_2(dV, tiles_h, tiles_w, parity, constants, dxp):
     for job in prange(dxp.shape[0] * half_rows):
         n = job // half_rows
         ti = 2 * (job - n * half_rows) + parity
-        _input_gradient_transform_2_row(dV, tiles_h, tiles_w, constants, np.int64(n * tiles_h + ti),
-                                        dxp)
+        _input_gradient_transform_2_row(dV, tiles_h, tiles_w, constants,
+                                        np.int64(n * tiles_h + ti), dxp)

@@ -95,7 +95,8 @@ def _input_transform_4_row(xp, tiles_h, tiles_w, constants, task, V):
             r4 = xp[n, p + 4, q + l]
             r5 = xp[n, p + 5, q + l]
             for c in range(C):
-                e0, e1, e2, e3, e4, e5 = _bt4(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c], two, four, five)
+                e0, e1, e2, e3, e4, e5 = _bt4(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c], two, four,
+                                              five)
                 E[l, c] = e0
                 E[6 + l, c] = e1
                 E[12 + l, c] = e2
@@ -105,7 +106,8 @@ def _input_transform_4_row(xp, tiles_h, tiles_w, constants, task, V):
         for i in range(6):
             b = i * 6
             for c in range(C):
-                v0, v1, v2, v3, v4, v5 = _bt4(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c], E[b + 4, c], E[b + 5, c], two, four, five)
+                v0, v1, v2, v3, v4, v5 = _bt4(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c],
+                                              E[b + 4, c], E[b + 5, c], two, four, five)
                 V[b, t, c] = v0
                 V[b + 1, t, c] = v1
                 V[b + 2, t, c] = v2
@@ -126,57 +128,78 @@ def input_transform_4(xp, tiles_h, tiles_w, constants, V):
 
 
 @njit(cache=True)
-def _output_transform_4_row(M, tiles_h, tiles_w, bias, relu, constants, task, yp):
+def _output_transform_4_row(M, tiles_h, tiles_w, bias, relu, constants, task, y):
     """:func:`output_transform_4` for tile row ``task = n*tiles_h + ti``."""
-    F = yp.shape[3]
+    OH, OW, F = y.shape[1], y.shape[2], y.shape[3]
     two, four, eight = constants[0], constants[1], constants[3]
     n = task // tiles_h
     p = (task - n * tiles_h) * 4
     E = np.empty((24, F), dtype=M.dtype)   # A^T M, column by column
+    R = np.empty((4, F), dtype=M.dtype)   # one output row of a tile cut by the edge
     for tj in range(tiles_w):
         t = task * tiles_w + tj
         q = tj * 4
         for l in range(6):
             for f in range(F):
-                o0, o1, o2, o3 = _at4(M[l, t, f], M[6 + l, t, f], M[12 + l, t, f], M[18 + l, t, f], M[24 + l, t, f], M[30 + l, t, f], two, four, eight)
+                o0, o1, o2, o3 = _at4(M[l, t, f], M[6 + l, t, f], M[12 + l, t, f], M[18 + l, t, f],
+                                      M[24 + l, t, f], M[30 + l, t, f], two, four, eight)
                 E[l, f] = o0
                 E[6 + l, f] = o1
                 E[12 + l, f] = o2
                 E[18 + l, f] = o3
-        for i in range(4):
+        for i in range(min(4, OH - p)):
             b = i * 6
-            out0 = yp[n, p + i, q]
-            out1 = yp[n, p + i, q + 1]
-            out2 = yp[n, p + i, q + 2]
-            out3 = yp[n, p + i, q + 3]
-            if relu:
-                for f in range(F):
-                    y0, y1, y2, y3 = _at4(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f], E[b + 4, f], E[b + 5, f], two, four, eight)
-                    v = y0 + bias[f]
-                    out0[f] = v if v > 0.0 else 0.0
-                    v = y1 + bias[f]
-                    out1[f] = v if v > 0.0 else 0.0
-                    v = y2 + bias[f]
-                    out2[f] = v if v > 0.0 else 0.0
-                    v = y3 + bias[f]
-                    out3[f] = v if v > 0.0 else 0.0
+            if q + 4 <= OW:
+                out0 = y[n, p + i, q]
+                out1 = y[n, p + i, q + 1]
+                out2 = y[n, p + i, q + 2]
+                out3 = y[n, p + i, q + 3]
+                if relu:
+                    for f in range(F):
+                        y0, y1, y2, y3 = _at4(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f],
+                                              E[b + 4, f], E[b + 5, f], two, four, eight)
+                        v = y0 + bias[f]
+                        out0[f] = v if v > 0.0 else 0.0
+                        v = y1 + bias[f]
+                        out1[f] = v if v > 0.0 else 0.0
+                        v = y2 + bias[f]
+                        out2[f] = v if v > 0.0 else 0.0
+                        v = y3 + bias[f]
+                        out3[f] = v if v > 0.0 else 0.0
+                else:
+                    for f in range(F):
+                        y0, y1, y2, y3 = _at4(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f],
+                                              E[b + 4, f], E[b + 5, f], two, four, eight)
+                        out0[f] = y0 + bias[f]
+                        out1[f] = y1 + bias[f]
+                        out2[f] = y2 + bias[f]
+                        out3[f] = y3 + bias[f]
             else:
+                # The tile hangs over the right edge: its row into R, then the columns
+                # that exist.
                 for f in range(F):
-                    y0, y1, y2, y3 = _at4(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f], E[b + 4, f], E[b + 5, f], two, four, eight)
-                    out0[f] = y0 + bias[f]
-                    out1[f] = y1 + bias[f]
-                    out2[f] = y2 + bias[f]
-                    out3[f] = y3 + bias[f]
+                    y0, y1, y2, y3 = _at4(E[b, f], E[b + 1, f], E[b + 2, f], E[b + 3, f],
+                                          E[b + 4, f], E[b + 5, f], two, four, eight)
+                    R[0, f] = y0
+                    R[1, f] = y1
+                    R[2, f] = y2
+                    R[3, f] = y3
+                for j in range(OW - q):
+                    out = y[n, p + i, q + j]
+                    for f in range(F):
+                        v = R[j, f] + bias[f]
+                        out[f] = v if (v > 0.0 or not relu) else 0.0
 
 
 @parallel_loop
-def output_transform_4(M, tiles_h, tiles_w, bias, relu, constants, yp):
+def output_transform_4(M, tiles_h, tiles_w, bias, relu, constants, y):
     """F(4, 3): each tile's ``4x4`` outputs ``A^T M_t A`` (+ bias, then ReLU if ``relu``).
 
-    ``M`` ``(36, T, F)``; ``yp`` ``(N, tiles_h*4, tiles_w*4, F)`` (cropped by the caller).
+    ``M`` ``(36, T, F)``; ``y`` ``(N, OH, OW, F)``: outputs of tiles that hang over
+    its edge are dropped.
     """
-    for task in prange(yp.shape[0] * tiles_h):
-        _output_transform_4_row(M, tiles_h, tiles_w, bias, relu, constants, np.int64(task), yp)
+    for task in prange(y.shape[0] * tiles_h):
+        _output_transform_4_row(M, tiles_h, tiles_w, bias, relu, constants, np.int64(task), y)
 
 
 @njit(cache=True)
@@ -207,7 +230,8 @@ def _gradient_transform_4_row(gp, tiles_h, tiles_w, constants, task, dM):
             b = k * 6
             c0 = k * 4
             for f in range(F):
-                v0, v1, v2, v3, v4, v5 = _a4(E[c0, f], E[c0 + 1, f], E[c0 + 2, f], E[c0 + 3, f], two, four, eight)
+                v0, v1, v2, v3, v4, v5 = _a4(E[c0, f], E[c0 + 1, f], E[c0 + 2, f], E[c0 + 3, f],
+                                             two, four, eight)
                 dM[b, t, f] = v0
                 dM[b + 1, t, f] = v1
                 dM[b + 2, t, f] = v2
@@ -240,7 +264,9 @@ def _input_gradient_transform_4_row(dV, tiles_h, tiles_w, constants, task, dxp):
         q = tj * 4
         for j in range(6):
             for c in range(C):
-                e0, e1, e2, e3, e4, e5 = _b4(dV[j, t, c], dV[6 + j, t, c], dV[12 + j, t, c], dV[18 + j, t, c], dV[24 + j, t, c], dV[30 + j, t, c], two, four, five)
+                e0, e1, e2, e3, e4, e5 = _b4(dV[j, t, c], dV[6 + j, t, c], dV[12 + j, t, c],
+                                             dV[18 + j, t, c], dV[24 + j, t, c], dV[30 + j, t, c],
+                                             two, four, five)
                 E[j, c] = e0
                 E[6 + j, c] = e1
                 E[12 + j, c] = e2
@@ -256,7 +282,8 @@ def _input_gradient_transform_4_row(dV, tiles_h, tiles_w, constants, task, dxp):
             out4 = dxp[n, p + k, q + 4]
             out5 = dxp[n, p + k, q + 5]
             for c in range(C):
-                o0, o1, o2, o3, o4, o5 = _b4(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c], E[b + 4, c], E[b + 5, c], two, four, five)
+                o0, o1, o2, o3, o4, o5 = _b4(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c],
+                                             E[b + 4, c], E[b + 5, c], two, four, five)
                 out0[c] += o0
                 out1[c] += o1
                 out2[c] += o2
@@ -277,5 +304,5 @@ def input_gradient_transform_4(dV, tiles_h, tiles_w, parity, constants, dxp):
     for job in prange(dxp.shape[0] * half_rows):
         n = job // half_rows
         ti = 2 * (job - n * half_rows) + parity
-        _input_gradient_transform_4_row(dV, tiles_h, tiles_w, constants, np.int64(n * tiles_h + ti),
-                                        dxp)
+        _input_gradient_transform_4_row(dV, tiles_h, tiles_w, constants,
+                                        np.int64(n * tiles_h + ti), dxp)
