@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from minicnn import random as minicnn_random
-from minicnn.io import read_model_file, save_model
+from minicnn.io import ModelFileError, read_model_file, save_model
 from minicnn.models.training import Callback, FitPosition, History
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -60,10 +60,29 @@ def restore_checkpoint(model, path: str | os.PathLike) -> FitPosition:
     """Load weights, optimizer and generator states from ``path`` into ``model``.
 
     Returns the position ``fit`` resumes from.
+
+    Raises:
+        ModelFileError: the file is not a readable model file, holds no training
+            state (a plain model file), or its state does not fit ``model``.
     """
+    arrays = read_model_file(path)
+    try:
+        return _restore(model, path, arrays)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError,
+            RecursionError) as error:
+        raise ModelFileError(
+            f"checkpoint {str(path)!r} cannot be restored into this model: "
+            f"{type(error).__name__}: {error}") from error
+
+
+def _restore(model, path, arrays: dict[str, np.ndarray]) -> FitPosition:
     import json
 
-    arrays = read_model_file(path)
+    if "extra_json" not in arrays or "training_state" not in str(arrays["extra_json"]):
+        raise ModelFileError(f"{str(path)!r} is a model file but not a training checkpoint "
+                             f"(it holds no training state)")
     state = json.loads(str(arrays["extra_json"]))["training_state"]
     weights = sorted(name for name in arrays if name.startswith("weight_"))
     model.set_weights([arrays[name] for name in weights])

