@@ -61,7 +61,8 @@ def command_train(arguments: argparse.Namespace) -> int:
     train_mnist(model_name=arguments.model, epochs=arguments.epochs,
                 batch_size=arguments.batch_size, optimizer=arguments.optimizer,
                 backend=arguments.backend, out=arguments.out, seed=arguments.seed,
-                verbose=arguments.verbose, validation_split=arguments.validation_split)
+                verbose=arguments.verbose, validation_split=arguments.validation_split,
+                resume=arguments.resume, checkpoint_every=arguments.checkpoint_every)
     return 0
 
 
@@ -164,6 +165,11 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--validation-split", type=float, default=0.0,
                        help="hold out this fraction of the training images for validation "
                             "curves (default 0: the seed trains on all and tests after)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from OUT/checkpoint.npz (written after every epoch) "
+                            "with the same options; without it a fresh run removes it")
+    train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                       help="also write OUT/checkpoint.npz every N batches")
     train.set_defaults(handler=command_train)
 
     experiment = commands.add_parser("experiment", help="run a study that compares models")
@@ -236,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = make_parser().parse_args(argv)
     try:
         return arguments.handler(arguments)
-    except (ValueError, TypeError, OSError, RuntimeError) as error:
+    except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError) as error:
+        # FloatingPointError: NonFiniteLossError, "training stopped at epoch E, batch B".
         print(f"minicnn: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

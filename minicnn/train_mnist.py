@@ -15,7 +15,12 @@ What a run leaves in ``OUT``:
 * ``metrics.json``: test accuracy and loss, the seconds of every epoch, the training
   history, the options, the backend, the minicnn version and the seed;
 * ``curves.png``: accuracy and loss per epoch (validation too when asked for), with
-  the test result.
+  the test result;
+* ``checkpoint.npz``: written atomically after every epoch (and every N batches with
+  ``checkpoint_every=N``) by :class:`minicnn.callbacks.BackupAndRestore`; a run started
+  with ``resume=True`` continues from it and ends with the same weights, bit for bit, as
+  a run never interrupted (same seed and backend). Without ``resume`` it is removed
+  first, so a fresh run starts fresh.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ import numpy as np
 from minicnn.models.training import Callback
 
 __all__ = ["EpochTimer", "default_batch_size", "load_mnist_arrays", "train_mnist",
-           "compile_and_fit", "write_json", "METRICS_FILE", "MODEL_FILE", "CURVES_FILE"]
+           "compile_and_fit", "write_json", "METRICS_FILE", "MODEL_FILE", "CURVES_FILE",
+           "CHECKPOINT_FILE"]
 
 MODEL_FILE = "model.npz"
+CHECKPOINT_FILE = "checkpoint.npz"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.png"
 
@@ -100,28 +107,35 @@ def load_mnist_arrays(flatten: bool) -> tuple[tuple[np.ndarray, np.ndarray],
 
 def compile_and_fit(model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                     *, epochs: int, batch_size: int, optimizer: str, verbose: int,
-                    validation_split: float = 0.0) -> dict[str, Any]:
+                    validation_split: float = 0.0,
+                    callbacks: list[Callback] | None = None) -> dict[str, Any]:
     """Compile ``model`` with the seed's loss, train it, then evaluate it on the test set.
 
     Returns:
         ``{"test_loss", "test_accuracy", "epoch_seconds", "seconds_per_epoch",
         "epoch_cpu_seconds", "cpu_seconds_per_epoch", "history"}``; the ``per_epoch``
-        values are means over the epochs (see :class:`EpochTimer`).
+        values are means over the epochs (see :class:`EpochTimer`), None when no
+        epoch ran here (a resumed run whose checkpoint was already the last epoch).
     """
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
     history = model.fit(*train, epochs=epochs, batch_size=batch_size, verbose=verbose,
-                        callbacks=[timer], validation_split=validation_split)
+                        callbacks=[timer, *(callbacks or [])],
+                        validation_split=validation_split)
     test_loss, test_accuracy = model.evaluate(*test, batch_size=batch_size, verbose=0)
     return {
         "test_loss": float(test_loss),
         "test_accuracy": float(test_accuracy),
         "epoch_seconds": timer.epoch_seconds,
-        "seconds_per_epoch": float(np.mean(timer.epoch_seconds)),
+        "seconds_per_epoch": _mean_or_none(timer.epoch_seconds),
         "epoch_cpu_seconds": timer.epoch_cpu_seconds,
-        "cpu_seconds_per_epoch": float(np.mean(timer.epoch_cpu_seconds)),
+        "cpu_seconds_per_epoch": _mean_or_none(timer.epoch_cpu_seconds),
         "history": history.history,
     }
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
 
 
 def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
@@ -179,7 +193,8 @@ def use_backend(name: str | None) -> _Backend:
 def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | None = None,
                 optimizer: str = "rmsprop", backend: str | None = None,
                 out: str | os.PathLike[str] = "runs/mnist", seed: int | None = None,
-                verbose: int = 1, validation_split: float = 0.0) -> dict[str, Any]:
+                verbose: int = 1, validation_split: float = 0.0, resume: bool = False,
+                checkpoint_every: int | None = None) -> dict[str, Any]:
     """Train one of the seed's MNIST models, evaluate it on the test set, save everything.
 
     Args:
@@ -195,6 +210,11 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
         verbose: 1 a live progress bar and one line per epoch, 2 one line per epoch, 0 quiet.
         validation_split: fraction of the training images held out (the last ones,
             as Keras) to plot validation curves; 0 (the seed's choice) trains on all.
+        resume: continue from ``out/checkpoint.npz`` when it exists (else start
+            fresh); without it an existing checkpoint is removed before training.
+            Resume with the same options (batch size, model, data) as the first run.
+        checkpoint_every: also write the checkpoint every N batches (default: only
+            after every epoch).
     Returns:
         the dict written to ``metrics.json``.
     Raises:
@@ -202,11 +222,24 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
     """
     import minicnn
     from minicnn.applications.mnist_models import MNIST_MODELS
+    from minicnn.callbacks import BackupAndRestore
 
     if model_name not in MNIST_MODELS:
         raise ValueError(f"unknown MNIST model {model_name!r}; expected one of {sorted(MNIST_MODELS)}")
     batch_size = default_batch_size(model_name) if batch_size is None else batch_size
     out = Path(out)
+    # Checked before anything is removed or loaded: a bad value is a one-line error.
+    backup = BackupAndRestore(out, save_freq="epoch" if checkpoint_every is None
+                              else checkpoint_every, delete_checkpoint=False)
+    checkpoint = out / CHECKPOINT_FILE
+    resuming = resume and checkpoint.exists()
+    if not resume and checkpoint.exists():
+        checkpoint.unlink()  # a fresh run must not pick up an old run's state
+    # A process killed while writing leaves its temporary file (never a broken
+    # output: the rename is atomic); clear those of the files this function writes.
+    for name in (CHECKPOINT_FILE, MODEL_FILE, METRICS_FILE, CURVES_FILE):
+        for leftover in out.glob(f".{name}.*.tmp") if out.is_dir() else ():
+            leftover.unlink(missing_ok=True)
     with use_backend(backend) as backend_name:
         if seed is not None:
             minicnn.set_random_seed(seed)
@@ -215,14 +248,17 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
         if verbose:
             print(f"minicnn: training {model_name} ({model.count_params():,} parameters) on "
                   f"{len(train[0]):,} images, backend {backend_name}, batch {batch_size}, "
-                  f"{optimizer}", flush=True)
+                  f"{optimizer}" + (f", resuming from {checkpoint}" if resuming else ""),
+                  flush=True)
         result = compile_and_fit(model, train, test, epochs=epochs, batch_size=batch_size,
                                  optimizer=optimizer, verbose=verbose,
-                                 validation_split=validation_split)
+                                 validation_split=validation_split, callbacks=[backup])
     if verbose:
-        print(f"test loss: {result['test_loss']:.4f} - test accuracy: {result['test_accuracy']:.4f} "
-              f"- {result['seconds_per_epoch']:.1f} s per epoch "
-              f"({result['cpu_seconds_per_epoch']:.1f} s of CPU time)", flush=True)
+        timing = ("" if result["seconds_per_epoch"] is None else
+                  f" - {result['seconds_per_epoch']:.1f} s per epoch "
+                  f"({result['cpu_seconds_per_epoch']:.1f} s of CPU time)")
+        print(f"test loss: {result['test_loss']:.4f} - test accuracy: {result['test_accuracy']:.4f}"
+              f"{timing}", flush=True)
 
     metrics = {
         "test_accuracy": result["test_accuracy"],
@@ -235,6 +271,8 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
         "options": {"dataset": "mnist", "model": model_name, "epochs": epochs,
                     "batch_size": batch_size, "optimizer": optimizer,
                     "validation_split": validation_split, "seed": seed},
+        # Epoch timings cover only the epochs run by this process when it resumed.
+        "resumed": resuming,
         "backend": backend_name,
         "minicnn_version": minicnn.__version__,
         "seed": seed,
