@@ -85,8 +85,6 @@ def test_ragged_input_is_refused_as_not_an_array_of_numbers():
         convnet().predict([[1.0, 2.0], [3.0]], verbose=0)
 
 
-@pytest.mark.xfail(strict=True, reason="complex x is cast to float32 with only a "
-                                       "ComplexWarning; check_features should refuse it")
 def test_complex_input_is_refused():
     with pytest.raises(TypeError, match="array of numbers"):
         convnet().predict(np.zeros((2, 8, 8, 1), np.complex64), verbose=0)

@@ -89,7 +89,8 @@ def test_cli_writes_model_metrics_and_curves(synthetic_mnist, tmp_path: Path) ->
 
     assert (out / "curves.png").read_bytes().startswith(PNG_MAGIC)
     # Atomic writes leave no temporary files behind.
-    assert sorted(path.name for path in out.iterdir()) == ["curves.png", "metrics.json", "model.npz"]
+    assert sorted(path.name for path in out.iterdir()) == [
+        "checkpoint.npz", "curves.png", "metrics.json", "model.npz"]
 
     # The saved model is the trained one: it scores exactly what metrics.json says.
     model = minicnn.load_model(out / "model.npz")

@@ -102,9 +102,11 @@ def check_features(x, argument: str = "x") -> np.ndarray:
         array = np.asarray(x)
     except (ValueError, TypeError) as error:
         raise TypeError(f"{argument} must be an array of numbers: {error}") from error
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                     or array.dtype == np.bool_):
-        raise TypeError(f"{argument} must be an array of numbers, received dtype {array.dtype}")
+    # Real numbers only: complex values would be silently cut to their real part.
+    if array.dtype == object or np.issubdtype(array.dtype, np.complexfloating) or not (
+            np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise TypeError(f"{argument} must be an array of numbers (real, not complex), "
+                        f"received dtype {array.dtype}")
     if array.ndim == 0 or array.shape[0] == 0:
         raise ValueError(f"{argument} is empty (shape {array.shape}); expected at least one sample")
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
