@@ -67,20 +67,9 @@ def transfer_convnet(classes: int = len(TARGET_DIGITS)):
         an uncompiled Sequential: (N, 28, 28, 1) -> conv base (N, 576) -> Dense 64 ->
         (N, classes).
     """
-    from minicnn.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
-    from minicnn.models import Sequential
+    from minicnn.applications.mnist_models import mnist_convnet
 
-    return Sequential([
-        Input((28, 28, 1)),
-        Conv2D(32, (3, 3), activation="relu"),
-        MaxPooling2D((2, 2)),
-        Conv2D(64, (3, 3), activation="relu"),
-        MaxPooling2D((2, 2)),
-        Conv2D(64, (3, 3), activation="relu"),
-        Flatten(),
-        Dense(64, activation="relu"),
-        Dense(classes, activation="softmax"),
-    ])
+    return mnist_convnet(classes=classes)
 
 
 def digit_subset(x: np.ndarray, digits: np.ndarray,
