@@ -68,7 +68,7 @@ def command_train(arguments: argparse.Namespace) -> int:
 
 # Options that belong to one study only: {option: (attribute, study)}.
 _STUDY_OPTIONS = {"--variants": ("variants", "downsampling"), "--seed": ("seed", "downsampling"),
-                  "--labeled": ("labeled", "transfer"), "--seeds": ("seeds", "transfer"),
+                  "--labeled": ("labeled", "transfer"),
                   "--pretrain-epochs": ("pretrain_epochs", "transfer"),
                   "--fine-tune-epochs": ("fine_tune_epochs", "transfer")}
 
@@ -99,6 +99,7 @@ def command_experiment(arguments: argparse.Namespace) -> int:
 
     downsampling.run(epochs=2 if arguments.epochs is None else arguments.epochs,
                      out=arguments.out or "runs/downsampling", seed=arguments.seed,
+                     seeds=arguments.seeds,
                      batch_size=64 if arguments.batch_size is None else arguments.batch_size,
                      optimizer=arguments.optimizer or "rmsprop",
                      backend=arguments.backend, variants=arguments.variants,
@@ -192,7 +193,8 @@ def make_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--labeled", type=int, default=None,
                             help="transfer: labeled images of digits 5-9 (default 100)")
     experiment.add_argument("--seeds", type=int, nargs="+", default=None,
-                            help="transfer: one run per seed (default 0 1 2)")
+                            help="one run per seed (transfer: default 0 1 2; downsampling: "
+                                 "every model once per seed, the table shows means and ranges)")
     experiment.add_argument("--pretrain-epochs", type=int, default=None,
                             help="transfer: epochs of pretraining on digits 0-4 (default 5; "
                                  "1 is already enough); cached in OUT")

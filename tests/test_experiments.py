@@ -48,9 +48,12 @@ def test_experiment_writes_its_table_and_plot(synthetic_mnist, tmp_path: Path,
     assert [row["model"] for row in report["rows"]] == list(downsampling.VARIANTS)
     for row in report["rows"]:
         assert {"parameters", "test_accuracy", "seconds_per_epoch", "cpu_seconds_per_epoch",
-                "feature_map"} <= set(row)
+                "feature_map", "runs"} <= set(row)
         assert 0 <= row["test_accuracy"] <= 1 and row["seconds_per_epoch"] > 0
+        assert [run["seed"] for run in row["runs"]] == [0]
+        assert row["test_accuracy"] == row["runs"][0]["test_accuracy"]
     assert report["budget"]["epochs"] == 1 and report["budget"]["batch_size"] == 64
+    assert report["budget"]["seeds"] == [0]
     assert report["budget"]["train_images"] == 64 and report["budget"]["backend"] == "numpy"
     assert report["dense_512_on_unpooled_map"]["parameters"] == 15_860_224
 
@@ -64,10 +67,29 @@ def test_experiment_writes_its_table_and_plot(synthetic_mnist, tmp_path: Path,
                                                      "downsampling.png"]
 
 
-def test_experiment_runs_a_chosen_subset(synthetic_mnist, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_experiment_repeats_a_chosen_subset_over_seeds(synthetic_mnist, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(mnist.SUBSET_ENV, "64")
-    report = downsampling.run(epochs=1, out=tmp_path / "s", backend="numpy", seed=1,
-                              variants=["strided-conv"], verbose=0)
-    assert [row["model"] for row in report["rows"]] == ["strided-conv"]
+    out = tmp_path / "s"
+    status = cli.main(["experiment", "downsampling", "--epochs", "1", "--out", str(out),
+                       "--backend", "numpy", "--seeds", "1", "2", "--verbose", "0",
+                       "--variants", "strided-conv", "max-pool"])
+    assert status == 0
+    report = json.loads((out / "downsampling.json").read_text())
+    assert [row["model"] for row in report["rows"]] == ["strided-conv", "max-pool"]
     assert report["rows"][0]["parameters"] == 121_994
+    for row in report["rows"]:
+        runs = row["runs"]
+        assert [run["seed"] for run in runs] == [1, 2]
+        mean = (runs[0]["test_accuracy"] + runs[1]["test_accuracy"]) / 2
+        assert row["test_accuracy"] == pytest.approx(mean)
+    # The same seed gives the same run: seed 1 here matches a run of seed 1 alone.
+    alone = downsampling.run(epochs=1, out=tmp_path / "t", backend="numpy", seed=1,
+                             variants=["strided-conv"], verbose=0)
+    assert alone["rows"][0]["test_loss"] == report["rows"][0]["runs"][0]["test_loss"]
+    assert "(" in (out / "downsampling.md").read_text()  # the accuracy's range
+
+
+def test_experiment_refuses_repeated_seeds(synthetic_mnist, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="distinct"):
+        downsampling.run(epochs=1, out=tmp_path / "r", seeds=[3, 3], verbose=0)
