@@ -198,7 +198,29 @@ class Loss:
                 f"{_shape_text(predictions_shape)}, received {_shape_text(labels_shape)}")
 
 
-class CategoricalCrossentropy(Loss):
+class _SmoothedCrossentropy(Loss):
+    """What categorical and binary crossentropy share: ``from_logits``, label smoothing,
+    Keras's config keys, and the cached-logits path after softmax/sigmoid outputs."""
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 name: str | None = None, reduction: str = "sum_over_batch_size") -> None:
+        super().__init__(name=name, reduction=reduction)
+        _require_default(self.function_name, "axis", axis, -1)
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f"{self.function_name}: label_smoothing must be in [0, 1], "
+                             f"received {label_smoothing!r}")
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": -1}
+
+    def uses_cached_logits(self, activation_name: str) -> bool:
+        return activation_name in LOGIT_CACHING_ACTIVATIONS
+
+
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Cross-entropy between one-hot labels ``t`` (N, K) and class probabilities ``p`` (N, K).
 
     From probabilities (Keras, nn.categorical_crossentropy)::
@@ -223,23 +245,6 @@ class CategoricalCrossentropy(Loss):
     """
 
     function_name = "categorical_crossentropy"
-
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                 name: str | None = None, reduction: str = "sum_over_batch_size") -> None:
-        super().__init__(name=name, reduction=reduction)
-        _require_default(self.function_name, "axis", axis, -1)
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(f"{self.function_name}: label_smoothing must be in [0, 1], "
-                             f"received {label_smoothing!r}")
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": -1}
-
-    def uses_cached_logits(self, activation_name: str) -> bool:
-        return activation_name in LOGIT_CACHING_ACTIVATIONS
 
     def _check_labels(self, y_true, y_pred):
         labels = np.asarray(y_true)
@@ -371,7 +376,7 @@ class SparseCategoricalCrossentropy(Loss):
         return total, count, gradient
 
 
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(_SmoothedCrossentropy):
     """Elementwise binary cross-entropy between labels ``t`` in [0, 1] and probabilities ``p``.
 
     Keras averages over the last axis and then over the batch, which for a
@@ -393,23 +398,6 @@ class BinaryCrossentropy(Loss):
     """
 
     function_name = "binary_crossentropy"
-
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                 name: str | None = None, reduction: str = "sum_over_batch_size") -> None:
-        super().__init__(name=name, reduction=reduction)
-        _require_default(self.function_name, "axis", axis, -1)
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(f"{self.function_name}: label_smoothing must be in [0, 1], "
-                             f"received {label_smoothing!r}")
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": -1}
-
-    def uses_cached_logits(self, activation_name: str) -> bool:
-        return activation_name in LOGIT_CACHING_ACTIVATIONS
 
     def _check_labels(self, y_true, y_pred):
         labels = self._same_shape_labels(y_true, y_pred, "labels (0 or 1, one per output)")
