@@ -11,7 +11,7 @@ import importlib
 import os
 from types import ModuleType
 
-from minicnn.kernels import BACKEND_MODULES
+from minicnn.kernels import BACKEND_MODULES, allocator
 
 _DEFAULT_ORDER = ("numba", "numpy")
 _active: ModuleType | None = None
@@ -45,6 +45,9 @@ def set_backend(name: str) -> None:
         module = importlib.import_module(BACKEND_MODULES[name])
     except ImportError as error:
         raise ValueError(f"backend {name!r} is not available here: {error}") from error
+    # Every backend's arrays are allocated and freed once per step: keep the freed
+    # blocks in the heap instead of returning them to the kernel (see allocator).
+    allocator.keep_freed_memory()
     _active, _active_name = module, name
 
 

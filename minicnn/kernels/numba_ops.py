@@ -51,6 +51,11 @@ Fused helpers (optional; layers look them up with ``getattr(kernels, name, None)
         ...
         dx, dkernel, dbias = kernels.conv2d_backward(dy, cache, need_input_grad)
 
+``matmul(a, b) -> a @ b``
+    For 2-D ``a`` ``(M, K)`` and ``b`` ``(K, N)`` (transposed views allowed): Dense
+    layers multiply through it, so that their GEMMs run single-threaded on the calling
+    thread instead of waking NumPy's BLAS threads (:func:`~minicnn.kernels.numba_blas.matmul_2d`).
+
 ``max_pool2d_relu_forward(x, pool_size, strides, pads) -> (y, cache)``
     ``y = max_pool(relu(x))`` in one pass (``max relu(x) = relu(max x)``); its cache
     goes to :func:`max_pool2d_backward`, whose ``dx`` is then the gradient with respect
@@ -62,9 +67,10 @@ Returned arrays (``y``, ``dx``, gradients) are always fresh: the caller may hold
 as long as it likes, and two layers with the same shapes never share storage.  The
 forward's cache keeps ``y`` (for the fused ReLU's mask), so the caller must not modify
 ``y`` in place.  Patches (or Winograd's transformed input) live in the cache, fresh
-too.  glibc's allocator recycles these blocks between steps (its mmap threshold adapts
-to the largest freed block), so a fresh ``np.empty`` costs no page faults in a training
-loop; measured, a buffer cache bought nothing here.
+too.  Allocation stays cheap because glibc is told to keep freed blocks in the heap
+(:mod:`~minicnn.kernels.allocator`, set when a backend is chosen): without that, every
+array above its mmap threshold came back as fresh pages, which cost the MNIST step
+~7 ms of page faults.
 """
 
 from __future__ import annotations
@@ -80,6 +86,8 @@ from minicnn.kernels import numba_pool_loops as pool_loops
 from minicnn.kernels import numba_winograd as winograd
 from minicnn.kernels.numba_parallel import threads_for, use_threads
 from minicnn.kernels.geometry import Pads
+
+matmul = numba_blas.matmul_2d
 
 # Single-channel 3x3 layers take the direct loop (see numba_direct_loops); tests flip
 # this to send them through im2col + GEMM instead.

@@ -6,6 +6,7 @@ import numpy as np
 
 from minicnn import activations, initializers
 from minicnn import random as minicnn_random
+from minicnn.backend import kernels
 from minicnn.layers.base import Layer, Shape
 
 
@@ -39,6 +40,19 @@ class InputLayer:
 def Input(shape, name: str | None = None, dtype: str = "float32") -> InputLayer:  # noqa: N802
     """``Input(shape)`` as in Keras: the per-sample shape, without the batch axis."""
     return InputLayer(shape, name=name, dtype=dtype)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for ``a`` ``(..., K)`` and 2-D ``b`` ``(K, N)``, by the backend's GEMM if it has one.
+
+    The numba backend multiplies on the calling thread (see its ``matmul``); the
+    others leave it to NumPy.
+    """
+    backend_matmul = getattr(kernels(), "matmul", None)
+    if backend_matmul is None:
+        return a @ b
+    product = backend_matmul(a.reshape(-1, a.shape[-1]), b)
+    return product.reshape(a.shape[:-1] + (b.shape[-1],))
 
 
 class Dense(Layer):
@@ -85,7 +99,7 @@ class Dense(Layer):
         super().build(input_shape)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        z = x @ self.kernel.value
+        z = _matmul(x, self.kernel.value)
         if self.use_bias:
             z += self.bias.value
         y = self.activation.forward(z)
@@ -103,10 +117,10 @@ class Dense(Layer):
         x = self.last_input
         x2d = x.reshape(-1, x.shape[-1])
         dz2d = dz.reshape(-1, self.units)
-        self.kernel.grad = x2d.T @ dz2d
+        self.kernel.grad = _matmul(x2d.T, dz2d)
         if self.use_bias:
             self.bias.grad = dz2d.sum(axis=0)
-        return dz @ self.kernel.value.T if need_input_grad else None
+        return _matmul(dz, self.kernel.value.T) if need_input_grad else None
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units,
