@@ -6,14 +6,11 @@ contract is in :mod:`minicnn.kernels`); float32 and float64 both work (the outpu
 
 How a convolution is computed (three paths, chosen by shape)
 -----------------------------------------------------------
-* **Winograd** for 3x3, stride-1 kernels with at least ``WINOGRAD_MIN_CHANNELS``
-  input and output channels (MNIST's second and third layers, all of VGG16 but the
-  first): F(2x2, 3x3) by default, 2.25x fewer multiplications per tile and a float32
-  error as small as the GEMM path's (:mod:`~minicnn.kernels.numba_winograd`).
-  ``MINICNN_WINOGRAD_TILE=4`` selects F(4x4, 3x3) (4x fewer, about 25 % less CPU per
-  MNIST training step, but ~7x the GEMM path's float32 error: a few 1e-6 of the
-  output's range -- Keras is the reference, so accuracy wins the default); ``=0``
-  turns Winograd off.
+* **Winograd** F(2x2, 3x3) for 3x3, stride-1 kernels with at least
+  ``WINOGRAD_MIN_CHANNELS`` input and output channels (MNIST's second and third
+  layers, all of VGG16 but the first): 2.25x fewer multiplications, done block by block
+  in cache, with a float32 error as small as the GEMM path's
+  (:mod:`~minicnn.kernels.numba_winograd`).  ``MINICNN_WINOGRAD=0`` turns it off.
 * **Direct** for single-channel 3x3 kernels (MNIST's first layer), where the GEMM
   would have an inner dimension of 9 and the patch matrix would cost more than the
   arithmetic (:mod:`~minicnn.kernels.numba_direct_loops`): nine scalar taps per pixel,
@@ -66,7 +63,7 @@ Buffers
 Returned arrays (``y``, ``dx``, gradients) are always fresh: the caller may hold them
 as long as it likes, and two layers with the same shapes never share storage.  The
 forward's cache keeps ``y`` (for the fused ReLU's mask), so the caller must not modify
-``y`` in place.  Patches (or Winograd's transformed input) live in the cache, fresh
+``y`` in place.  Patches (or Winograd's zero-padded input) live in the cache, fresh
 too.  Allocation stays cheap because glibc is told to keep freed blocks in the heap
 (:mod:`~minicnn.kernels.allocator`, set when a backend is chosen): without that, every
 array above its mmap threshold came back as fresh pages, which cost the MNIST step
@@ -93,12 +90,9 @@ matmul = numba_blas.matmul_2d
 # this to send them through im2col + GEMM instead.
 USE_DIRECT_CONV = True
 
-# Output tile of the Winograd path for 3x3 stride-1 layers: 2 (F(2x2, 3x3), as accurate
-# as the GEMM path; the default), 4 (F(4x4, 3x3), fastest, ~7x the float32 error), or 0
-# (always im2col + GEMM).  The environment variable MINICNN_WINOGRAD_TILE sets it at import.
-WINOGRAD_TILE = int(os.environ.get("MINICNN_WINOGRAD_TILE", "2"))
-if WINOGRAD_TILE not in (0, 2, 4):
-    raise ValueError(f"MINICNN_WINOGRAD_TILE must be 0, 2 or 4, received {WINOGRAD_TILE!r}")
+# 3x3 stride-1 layers take Winograd's F(2x2, 3x3) (see numba_winograd); tests flip this
+# to send them through im2col + GEMM, and MINICNN_WINOGRAD=0 does so at import.
+USE_WINOGRAD = os.environ.get("MINICNN_WINOGRAD", "1") != "0"
 
 # Winograd's GEMMs have C (and F) as inner dimensions: below this many channels the
 # transforms cost more than the multiplications they save.
@@ -110,10 +104,17 @@ def use_direct_conv(KH: int, KW: int, C: int) -> bool:
     return USE_DIRECT_CONV and KH == 3 and KW == 3 and C == 1
 
 
-def use_winograd(KH: int, KW: int, strides: tuple[int, int], C: int, F: int) -> bool:
-    """Whether a convolution takes the Winograd path (3x3, stride 1, enough channels)."""
-    return (WINOGRAD_TILE in (2, 4) and KH == 3 and KW == 3 and tuple(strides) == (1, 1)
-            and min(C, F) >= WINOGRAD_MIN_CHANNELS)
+def use_winograd(KH: int, KW: int, strides: tuple[int, int], pads: Pads, C: int, F: int
+                 ) -> bool:
+    """Whether a convolution takes the Winograd path.
+
+    3x3, stride 1, enough channels, pads of at most 2 (the input gradient is a full
+    convolution of the output gradient padded by ``2 - pad``), and SciPy's BLAS callable
+    from Numba's threads (the blocked GEMMs run there).
+    """
+    return (USE_WINOGRAD and KH == 3 and KW == 3 and tuple(strides) == (1, 1)
+            and min(C, F) >= WINOGRAD_MIN_CHANNELS
+            and max(*pads[0], *pads[1]) <= 2 and numba_blas.enable())
 
 
 def _float_dtype(x: np.ndarray) -> np.dtype:
@@ -156,8 +157,8 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
         cache = ("direct", xp, kernel_rows, (N, H, W, C), strides, pads, has_bias, relu, y)
         return y, cache
 
-    if use_winograd(KH, KW, strides, C, F):
-        y, state = winograd.forward(x, kernel, bias_vector, pads, relu, WINOGRAD_TILE)
+    if use_winograd(KH, KW, strides, pads, C, F):
+        y, state = winograd.forward(x, kernel, bias_vector, pads, relu)
         return y, ("winograd", state, has_bias, relu, y)
 
     kernel_matrix = kernel.reshape(depth, F)
