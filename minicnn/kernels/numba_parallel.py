@@ -19,6 +19,7 @@ against 1.6 us spinning), about 0.2 ms per MNIST training step.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Callable
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -38,10 +39,17 @@ def threads_for(elements: int) -> int:
     return MAX_THREADS if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
+# The count this Python thread last set (Numba's setting is per thread).  Checked first:
+# ``numba.set_num_threads`` costs ~10 us, and a training step makes ~20 calls.
+_last_set = threading.local()
+
+
 def use_threads(elements: int) -> int:
     """Set this thread's Numba thread count for a call over ``elements``; return it."""
     threads = threads_for(elements)
-    numba.set_num_threads(threads)
+    if getattr(_last_set, "threads", None) != threads:
+        numba.set_num_threads(threads)
+        _last_set.threads = threads
     return threads
 
 
