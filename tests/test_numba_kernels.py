@@ -60,6 +60,7 @@ def conv_path(request, monkeypatch) -> str:
         monkeypatch.setattr(numba_ops, "USE_WINOGRAD", False)
     elif path == "winograd":
         monkeypatch.setattr(numba_ops, "WINOGRAD_MIN_CHANNELS", 1)
+        monkeypatch.setattr(numba_ops, "WINOGRAD_MIN_OUTPUTS", 1)
     return path
 
 
@@ -259,26 +260,24 @@ def test_fused_conv_gradients_match_central_differences(case):
         assert_close(dbias, numerical_gradient(loss, bias), **FLOAT64_GRADIENT, what="dbias")
 
 
+@pytest.mark.parametrize("rows", [3, 5000], ids=["serial", "split among threads"])
 @pytest.mark.parametrize("inside_numba", [True, False], ids=["numba threads", "np.matmul"])
-def test_batched_matmul_both_ways(monkeypatch, inside_numba):
-    """The Winograd GEMMs: inside Numba's threads (SciPy's BLAS), or NumPy's when not possible."""
+def test_numba_gemms_both_ways(monkeypatch, inside_numba, rows):
+    """The GEMMs: inside Numba's threads (SciPy's BLAS), or NumPy's when not possible."""
     numba_blas = pytest.importorskip("minicnn.kernels.numba_blas")
-    monkeypatch.setattr(numba_parallel, "PARALLEL_MIN_ELEMENTS", 0)
     if not inside_numba:
         monkeypatch.setattr(numba_blas, "ENABLED", False)
         monkeypatch.setattr(numba_blas, "_TRIED", True)
     elif not numba_blas.enable():
         pytest.skip("SciPy's BLAS cannot be made single-threaded here")
     rng = np.random.default_rng(7)
-    A = rng.standard_normal((5, 6, 4)).astype(np.float32)
-    B = rng.standard_normal((5, 4, 3)).astype(np.float32)
-    C = rng.standard_normal((5, 6, 3)).astype(np.float32)
-    tolerance = dict(rtol=1e-5, atol=1e-5)
-    assert_close(numba_blas.matmul(A, B), np.matmul(A, B), **tolerance, what="A @ B")
-    assert_close(numba_blas.matmul(A, C, transpose_a=True), np.matmul(A.transpose(0, 2, 1), C),
-                 **tolerance, what="A^T @ C")
-    assert_close(numba_blas.matmul(C, B, transpose_b=True), np.matmul(C, B.transpose(0, 2, 1)),
-                 **tolerance, what="C @ B^T")
+    A = rng.standard_normal((rows, 40)).astype(np.float32)
+    B = rng.standard_normal((40, 30)).astype(np.float32)
+    C = rng.standard_normal((rows, 30)).astype(np.float32)
+    tolerance = dict(rtol=1e-5, atol=1e-4)
+    assert_close(numba_blas.matmul_2d(A, B), A @ B, **tolerance, what="A @ B")
+    assert_close(numba_blas.matmul_2d(C, B.T), C @ B.T, **tolerance, what="C @ B^T")
+    assert_close(numba_blas.matmul_tn(A, C), A.T @ C, **tolerance, what="A^T @ C")
 
 
 @pytest.mark.parametrize("pads", [((3, 0), (2, 1)), ((2, 2), (0, 3)), ((2, 2), (2, 2))],
@@ -286,7 +285,7 @@ def test_batched_matmul_both_ways(monkeypatch, inside_numba):
 def test_conv_with_wide_pads_matches_reference(pads):
     """Pads beyond 2 leave Winograd (its input gradient pads by ``2 - pad``) for im2col."""
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((2, 5, 6, 16))
+    x = rng.standard_normal((2, 6, 7, 16))
     kernel = rng.standard_normal((3, 3, 16, 16))
     bias = rng.standard_normal(16)
     y, cache = numba_ops.conv2d_forward(x, kernel, bias, (1, 1), pads)

@@ -1,19 +1,19 @@
 """GEMMs called from inside Numba's threads, so that one thread pool does all the work.
 
 Why: on a 2-core machine, NumPy's OpenBLAS keeps its worker threads spinning (yielding)
-for about 0.1 s after every multi-threaded GEMM, and Numba's OpenMP workers spin after
-every parallel loop; a convolution that alternates between the two pools has three busy
-threads on two cores, and each parallel loop waits for its slowest thread.  Here the
-batched GEMMs of the Winograd path run as a ``prange`` over the batch, each thread
-calling a *single-threaded* BLAS (``np.dot`` inside Numba goes to SciPy's BLAS, through
-``scipy.linalg.cython_blas``).  Measured under load on the 2-core machine, for the 36
-GEMMs of MNIST's second layer: 0.68 ms (fastest of 300) against 0.75 ms for
-``np.matmul``, and a median 2x lower.
+for a while after every multi-threaded GEMM, and a step that alternates between its
+pool and Numba's has three busy threads on two cores; each parallel loop then waits for
+its slowest thread.  Here every GEMM of the numba backend runs either on the calling
+thread or as a ``prange`` over shares of the work, each thread calling a
+*single-threaded* BLAS (``np.dot`` inside Numba goes to SciPy's BLAS, through
+``scipy.linalg.cython_blas``): the blocked Winograd loops, the im2col forward
+(:func:`conv_forward`), the im2col backward (:func:`matmul_tn`, :func:`matmul_2d`) and
+Dense layers (:func:`matmul_2d`).
 
 This needs SciPy, and SciPy's OpenBLAS set to one thread (:func:`enable`, done on the
-first :func:`matmul`; it affects SciPy's BLAS only, not NumPy's).  When that is not
-possible (no SciPy, or a BLAS whose thread count cannot be set), :data:`ENABLED` stays
-False and :func:`matmul` is ``np.matmul``.
+first use; it affects SciPy's BLAS only, not NumPy's).  When that is not possible (no
+SciPy, or a BLAS whose thread count cannot be set), :data:`ENABLED` stays False, the
+numba backend leaves Winograd aside, and these products are NumPy's.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import os
 import numpy as np
 from numba import njit, prange
 
-from minicnn.kernels.numba_conv_loops import bias_relu_rows, im2col_task
-from minicnn.kernels.numba_parallel import threads_for, use_threads
+from minicnn.kernels.numba_conv_loops import bias_relu_rows, im2col_task, sum_partials
+from minicnn.kernels.numba_parallel import MAX_THREADS, use_threads
 
 ENABLED = False
 """True once SciPy's BLAS is known to run single-threaded inside Numba's threads."""
@@ -82,60 +82,38 @@ def enable() -> bool:
     return ENABLED
 
 
-@njit(cache=True, parallel=True)
-def batched_matmul(A, B, out):
-    """``out[b] = A[b] @ B[b]`` for every ``b``: ``(P, M, K) @ (P, K, N) -> (P, M, N)``."""
-    for b in prange(A.shape[0]):
-        np.dot(A[b], B[b], out[b])
-
-
-@njit(cache=True, parallel=True)
-def batched_matmul_tn(A, B, out):
-    """``out[b] = A[b]^T @ B[b]``: ``(P, K, M), (P, K, N) -> (P, M, N)``."""
-    for b in prange(A.shape[0]):
-        np.dot(A[b].T, B[b], out[b])
-
-
-@njit(cache=True, parallel=True)
-def batched_matmul_nt(A, B, out):
-    """``out[b] = A[b] @ B[b]^T``: ``(P, M, K), (P, N, K) -> (P, M, N)``."""
-    for b in prange(A.shape[0]):
-        np.dot(A[b], B[b].T, out[b])
-
-
-def matmul(A: np.ndarray, B: np.ndarray, transpose_a: bool = False,
-           transpose_b: bool = False) -> np.ndarray:
-    """Batched ``A @ B`` (either operand transposed in its last two axes), contiguous inputs.
-
-    Inside Numba's threads when :data:`ENABLED` and the work is large enough to share
-    out, else ``np.matmul``.
-    """
-    assert not (transpose_a and transpose_b)
-    P = A.shape[0]
-    M = A.shape[2] if transpose_a else A.shape[1]
-    N = B.shape[1] if transpose_b else B.shape[2]
-    if P < 2 or threads_for(P * M * N) < 2 or not enable():
-        return np.matmul(A.transpose(0, 2, 1) if transpose_a else A,
-                         B.transpose(0, 2, 1) if transpose_b else B)
-    out = np.empty((P, M, N), dtype=np.result_type(A, B))
-    use_threads(P * M * N)
-    if transpose_a:
-        batched_matmul_tn(A, B, out)
-    elif transpose_b:
-        batched_matmul_nt(A, B, out)
-    else:
-        batched_matmul(A, B, out)
-    return out
-
-
-# Products up to this many multiply-adds run on the calling thread (about 1 ms of one
-# core); larger ones go to NumPy's threaded BLAS.
-SERIAL_MATMUL_MAX_MACS = 1 << 26
+# Products up to this many multiply-adds (~40 us of one core) run on the calling thread:
+# waking Numba's sleeping threads costs ~10 us, more than splitting them saves.
+SERIAL_MATMUL_MAX_MACS = 1 << 22
 
 
 @njit(cache=True)
 def _serial_matmul(a, b, out):
     np.dot(a, b, out)
+
+
+@njit(cache=True, parallel=True)
+def _row_split_matmul(a, b, threads, out):
+    """``out = a @ b``, each thread multiplying a contiguous share of ``a``'s rows."""
+    rows = a.shape[0]
+    share = (rows + threads - 1) // threads
+    for worker in prange(threads):
+        first, last = worker * share, min(rows, (worker + 1) * share)
+        if first < last:
+            np.dot(a[first:last], b, out[first:last])
+
+
+@njit(cache=True, parallel=True)
+def _inner_split_matmul_tn(a, b, threads, parts):
+    """``parts[w] = a[rows_w]^T @ b[rows_w]``: ``a^T b`` split along its inner dimension."""
+    rows = a.shape[0]
+    share = (rows + threads - 1) // threads
+    for worker in prange(threads):
+        first, last = worker * share, min(rows, (worker + 1) * share)
+        if first < last:
+            np.dot(a[first:last].T, b[first:last], parts[worker])
+        else:
+            parts[worker][:] = 0.0
 
 
 def _blas_ready(array: np.ndarray) -> np.ndarray:
@@ -144,32 +122,61 @@ def _blas_ready(array: np.ndarray) -> np.ndarray:
     return array if flags.c_contiguous or flags.f_contiguous else np.ascontiguousarray(array)
 
 
-def matmul_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-D ``a`` ``(M, K)`` and ``b`` ``(K, N)``, small ones single-threaded.
+def _in_numba(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` can be multiplied by SciPy's BLAS from Numba's threads."""
+    return (a.dtype == b.dtype and a.dtype in (np.float32, np.float64) and a.size > 0
+            and b.size > 0 and enable())
 
-    Why: a Dense layer's GEMM (MNIST: 64 x 576 x 64) is big enough for NumPy's OpenBLAS
-    to wake its threads, which then spin for a while after it and steal the cores from
+
+def matmul_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D ``a`` ``(M, K)`` and ``b`` ``(K, N)``, without NumPy's threads.
+
+    Why: a GEMM big enough for NumPy's OpenBLAS to wake its threads (a Dense layer's
+    64 x 576 x 64 is) leaves them spinning for a while after it, stealing the cores from
     the next convolution's Numba threads.  Measured on the 2-core machine: a training
-    step of the MNIST convnet went from 19.5 ms to 12.2 ms with NumPy's BLAS on one
-    thread.  Run here, the product takes SciPy's single-threaded BLAS on the calling
-    thread (transposed views included, without a copy); large or unusual products
-    (mixed dtypes, integers, empty) are ``a @ b``.
+    step of the MNIST convnet went from 24 ms to 17 ms when NumPy's BLAS kept to one
+    thread.  Here small products run on the calling thread and larger ones are split by
+    rows of ``a`` among Numba's threads, each calling SciPy's single-threaded BLAS
+    (transposed views are taken without a copy).  Unusual products (mixed dtypes,
+    integers, empty) are ``a @ b``.
     """
+    if not _in_numba(a, b):
+        return a @ b
     M, K = a.shape
     N = b.shape[1]
-    if (a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or M * K * N == 0
-            or M * K * N > SERIAL_MATMUL_MAX_MACS or not enable()):
-        return a @ b
     out = np.empty((M, N), dtype=a.dtype)
-    _serial_matmul(_blas_ready(a), _blas_ready(b), out)
+    if M * K * N <= SERIAL_MATMUL_MAX_MACS or M < MAX_THREADS:
+        _serial_matmul(_blas_ready(a), _blas_ready(b), out)
+    else:
+        _row_split_matmul(_blas_ready(a), _blas_ready(b), use_threads(M * K * N), out)
     return out
+
+
+def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a^T @ b`` for C-ordered ``a`` ``(R, M)`` and ``b`` ``(R, N)``: a sum over rows.
+
+    A convolution's kernel gradient ``cols^T g`` is of this shape, with ``R`` the
+    (many) output pixels: each of Numba's threads multiplies its share of the rows, and
+    the partial products are added.
+    """
+    if not _in_numba(a, b):
+        return a.T @ b
+    R, M = a.shape
+    N = b.shape[1]
+    if R * M * N <= SERIAL_MATMUL_MAX_MACS or R < MAX_THREADS:
+        out = np.empty((M, N), dtype=a.dtype)
+        _serial_matmul(_blas_ready(a.T), _blas_ready(b), out)
+        return out
+    threads = use_threads(R * M * N)
+    parts = np.empty((threads, M, N), dtype=a.dtype)
+    _inner_split_matmul_tn(np.ascontiguousarray(a), np.ascontiguousarray(b), threads, parts)
+    return sum_partials(parts)
 
 
 # --------------------------------------------------------------------------------------
 # The im2col + GEMM convolution's forward pass as one parallel loop
 # --------------------------------------------------------------------------------------
-# (Its backward pass stays with NumPy's BLAS: the kernel gradient cols^T g is a GEMM
-# with a transposed operand, which SciPy's OpenBLAS ran ~25% slower than NumPy's.)
+# (Its backward pass is matmul_tn and matmul_2d above, then a parallel col2im.)
 
 # Rows of the patch matrix a thread gathers before multiplying them: ~0.5 MB of patches
 # for MNIST's second layer, so the GEMM reads them from the core's own L2 cache.

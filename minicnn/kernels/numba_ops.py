@@ -7,10 +7,11 @@ contract is in :mod:`minicnn.kernels`); float32 and float64 both work (the outpu
 How a convolution is computed (three paths, chosen by shape)
 -----------------------------------------------------------
 * **Winograd** F(2x2, 3x3) for 3x3, stride-1 kernels with at least
-  ``WINOGRAD_MIN_CHANNELS`` input and output channels (MNIST's second and third
-  layers, all of VGG16 but the first): 2.25x fewer multiplications, done block by block
-  in cache, with a float32 error as small as the GEMM path's
-  (:mod:`~minicnn.kernels.numba_winograd`).  ``MINICNN_WINOGRAD=0`` turns it off.
+  ``WINOGRAD_MIN_CHANNELS`` input and output channels and ``WINOGRAD_MIN_OUTPUTS``
+  outputs per image (MNIST's second layer, all of VGG16 but the first): 2.25x fewer
+  multiplications, done block by block in cache, with a float32 error as small as the
+  GEMM path's (:mod:`~minicnn.kernels.numba_winograd`).  ``MINICNN_WINOGRAD=0`` turns
+  it off.
 * **Direct** for single-channel 3x3 kernels (MNIST's first layer), where the GEMM
   would have an inner dimension of 9 and the patch matrix would cost more than the
   arithmetic (:mod:`~minicnn.kernels.numba_direct_loops`): nine scalar taps per pixel,
@@ -97,6 +98,11 @@ USE_WINOGRAD = os.environ.get("MINICNN_WINOGRAD", "1") != "0"
 # Winograd's GEMMs have C (and F) as inner dimensions: below this many channels the
 # transforms cost more than the multiplications they save.
 WINOGRAD_MIN_CHANNELS = 16
+# ...and below this many outputs per image and channel, the tiles hanging over the
+# edge waste too much (3x3 outputs take 2x2 tiles of 4x4: 44 % computed for nothing):
+# MNIST's third layer (3x3 outputs) measured 1.7 ms forward + backward by Winograd
+# against 1.2 ms by im2col + GEMM; at 5x5 outputs Winograd wins (2.4 against 2.6 ms).
+WINOGRAD_MIN_OUTPUTS = 16
 
 
 def use_direct_conv(KH: int, KW: int, C: int) -> bool:
@@ -104,16 +110,16 @@ def use_direct_conv(KH: int, KW: int, C: int) -> bool:
     return USE_DIRECT_CONV and KH == 3 and KW == 3 and C == 1
 
 
-def use_winograd(KH: int, KW: int, strides: tuple[int, int], pads: Pads, C: int, F: int
-                 ) -> bool:
+def use_winograd(KH: int, KW: int, strides: tuple[int, int], pads: Pads, C: int, F: int,
+                 OH: int, OW: int) -> bool:
     """Whether a convolution takes the Winograd path.
 
-    3x3, stride 1, enough channels, pads of at most 2 (the input gradient is a full
-    convolution of the output gradient padded by ``2 - pad``), and SciPy's BLAS callable
-    from Numba's threads (the blocked GEMMs run there).
+    3x3, stride 1, enough channels and outputs, pads of at most 2 (the input gradient
+    is a full convolution of the output gradient padded by ``2 - pad``), and SciPy's
+    BLAS callable from Numba's threads (the blocked GEMMs run there).
     """
     return (USE_WINOGRAD and KH == 3 and KW == 3 and tuple(strides) == (1, 1)
-            and min(C, F) >= WINOGRAD_MIN_CHANNELS
+            and min(C, F) >= WINOGRAD_MIN_CHANNELS and OH * OW >= WINOGRAD_MIN_OUTPUTS
             and max(*pads[0], *pads[1]) <= 2 and numba_blas.enable())
 
 
@@ -157,7 +163,7 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
         cache = ("direct", xp, kernel_rows, (N, H, W, C), strides, pads, has_bias, relu, y)
         return y, cache
 
-    if use_winograd(KH, KW, strides, pads, C, F):
+    if use_winograd(KH, KW, strides, pads, C, F, OH, OW):
         y, state = winograd.forward(x, kernel, bias_vector, pads, relu)
         return y, ("winograd", state, has_bias, relu, y)
 
@@ -177,7 +183,7 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
         else:
             cols = np.empty((rows, depth), dtype=dtype)
             conv_loops.im2col.pick(cols.size)(x, KH, KW, SH, SW, top, left, OH, OW, cols)
-        y2d = np.dot(cols, kernel_matrix)
+        y2d = numba_blas.matmul_2d(cols, kernel_matrix)
         if has_bias or relu:
             conv_loops.bias_relu_inplace.pick(y2d.size)(y2d, bias_vector, relu)
     y = y2d.reshape(N, OH, OW, F)
@@ -280,8 +286,8 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
         g = dy2d
         loop = conv_loops.column_sums
         bias_sums = loop.pick(g.size)(g, threads_for(g.size)) if has_bias else None
-    dkernel = np.dot(cols.T, g).reshape(kernel_shape)
-    dcols = np.dot(g, kernel_matrix.T) if need_input_grad else None
+    dkernel = numba_blas.matmul_tn(cols, g).reshape(kernel_shape)
+    dcols = numba_blas.matmul_2d(g, kernel_matrix.T) if need_input_grad else None
     dbias = bias_sums.astype(dtype) if has_bias else None
 
     dx = None
