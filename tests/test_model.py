@@ -217,3 +217,31 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.skipif("numba" not in minicnn.available_backends(), reason="needs numba")
+def test_fused_first_layer_trains_like_the_separate_layers(monkeypatch):
+    """Sequential runs Conv2D(relu)+MaxPooling2D as one kernel under numba; same results."""
+    from minicnn.models import fusion
+
+    rng = np.random.default_rng(4)
+    x = rng.random((64, 28, 28, 1), dtype=np.float32)
+    y = to_categorical(rng.integers(0, 10, 64), 10)
+
+    def train(fused: bool):
+        monkeypatch.setattr(fusion, "ENABLED", fused)
+        minicnn.set_backend("numba")
+        minicnn.set_random_seed(3)
+        model = mnist_convnet()
+        model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+        first_output = model.predict(x[:8], verbose=0)
+        for _ in range(3):
+            model.train_on_batch(x, y)
+        return model, first_output
+
+    fused_model, fused_output = train(True)
+    assert list(fused_model._fused_steps) == [1]          # conv2d + max_pooling2d, fused
+    plain_model, plain_output = train(False)
+    np.testing.assert_array_equal(fused_output, plain_output)
+    for fused_weight, plain_weight in zip(fused_model.get_weights(), plain_model.get_weights()):
+        assert_close(fused_weight, plain_weight, rtol=1e-4, atol=1e-5, what="weights")

@@ -297,3 +297,46 @@ def test_conv_with_wide_pads_matches_reference(pads):
                                     numba_ops.conv2d_backward(dy, cache),
                                     reference.conv2d_backward(dy, cache_expected)):
         assert_close(actual, wanted, **FLOAT64_EXACT, what=name)
+
+
+# (N, H, W, F, pads): the seed's first layer, odd sizes (a dropped last row/column), pads.
+CONV_POOL_CASES = [(2, 28, 28, 32, ((0, 0), (0, 0))), (2, 9, 8, 5, ((1, 1), (1, 1))),
+                   (1, 7, 10, 17, ((0, 1), (1, 0)))]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", CONV_POOL_CASES, ids=str)
+def test_fused_conv_relu_max_pool_equals_composition(build, case, dtype):
+    """One kernel for Conv2D(relu) + MaxPooling2D(2): same output bit for bit, same grads."""
+    N, H, W, F, pads = case
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N, H, W, 1)).astype(dtype)
+    kernel = rng.standard_normal((3, 3, 1, F)).astype(dtype)
+    bias = rng.standard_normal(F).astype(dtype)
+    assert numba_ops.conv2d_relu_max_pool2d_supported(x.shape, kernel.shape, (1, 1), (2, 2),
+                                                      (2, 2), ((0, 0), (0, 0)))
+    y, cache = numba_ops.conv2d_relu_max_pool2d_forward(x, kernel, bias, pads)
+    z, conv_cache = reference.conv2d_forward(x, kernel, bias, (1, 1), pads)
+    pooled, pool_cache = reference.max_pool2d_forward(np.maximum(z, 0), (2, 2), (2, 2),
+                                                      ((0, 0), (0, 0)))
+    assert y.dtype == dtype
+    assert_close(y, pooled, **TOLERANCES[dtype], what="pooled output")
+
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dz = reference.max_pool2d_backward(dy, pool_cache) * (z > 0)
+    expected = reference.conv2d_backward(dz, conv_cache)
+    for name, actual, wanted in zip(("dx", "dkernel", "dbias"),
+                                    numba_ops.conv2d_relu_max_pool2d_backward(dy, cache), expected):
+        assert actual.dtype == dtype, name
+        assert_close(actual, wanted, **TOLERANCES[dtype], what=name)
+
+
+def test_fused_conv_relu_max_pool_declines_other_shapes():
+    supported = numba_ops.conv2d_relu_max_pool2d_supported
+    no_pads = ((0, 0), (0, 0))
+    assert not supported((2, 8, 8, 3), (3, 3, 3, 4), (1, 1), (2, 2), (2, 2), no_pads)
+    assert not supported((2, 8, 8, 1), (5, 5, 1, 4), (1, 1), (2, 2), (2, 2), no_pads)
+    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (2, 2), (2, 2), (2, 2), no_pads)
+    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (3, 3), (3, 3), no_pads)
+    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (2, 2), (1, 1), no_pads)
+    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (2, 2), (2, 2), ((0, 1), (0, 1)))

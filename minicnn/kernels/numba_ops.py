@@ -54,6 +54,14 @@ Fused helpers (optional; layers look them up with ``getattr(kernels, name, None)
     layers multiply through it, so that their GEMMs run single-threaded on the calling
     thread instead of waking NumPy's BLAS threads (:func:`~minicnn.kernels.numba_blas.matmul_2d`).
 
+``conv2d_relu_max_pool2d_supported(x_shape, kernel_shape, strides, pool_size, pool_strides, pool_pads) -> bool``
+``conv2d_relu_max_pool2d_forward(x, kernel, bias, pads) -> (y, cache)``
+``conv2d_relu_max_pool2d_backward(dy, cache, need_input_grad) -> (dx, dkernel, dbias)``
+    A Conv2D(relu) and the MaxPooling2D after it as one kernel, for the shapes the
+    first function accepts (the seed convnet's first layer and its pooling): the
+    convolution's full-size output is never written.  ``Sequential`` uses them for such
+    pairs in training and inference (:mod:`minicnn.models.fusion`).
+
 ``max_pool2d_relu_forward(x, pool_size, strides, pads) -> (y, cache)``
     ``y = max_pool(relu(x))`` in one pass (``max relu(x) = relu(max x)``); its cache
     goes to :func:`max_pool2d_backward`, whose ``dx`` is then the gradient with respect
@@ -299,6 +307,80 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
             (top, _), (left, _) = pads
             dx = np.empty(x_shape, dtype=dtype)
             conv_loops.col2im.pick(dcols.size)(dcols, KH, KW, SH, SW, top, left, OH, OW, dx)
+    return dx, dkernel, dbias
+
+
+# --------------------------------------------------------------------------------------
+# A first layer fused with the max pooling after it
+# --------------------------------------------------------------------------------------
+
+def conv2d_relu_max_pool2d_supported(x_shape: tuple, kernel_shape: tuple,
+                                     strides: tuple[int, int], pool_size: tuple[int, int],
+                                     pool_strides: tuple[int, int], pool_pads: Pads) -> bool:
+    """Whether :func:`conv2d_relu_max_pool2d_forward` handles these shapes.
+
+    A single-channel 3x3, stride-1 convolution (any pads) followed by a valid 2x2,
+    stride-2 max pooling: the seed convnet's first two layers.
+    """
+    KH, KW, C, _ = kernel_shape
+    return (use_direct_conv(KH, KW, C) and x_shape[3] == C and tuple(strides) == (1, 1)
+            and tuple(pool_size) == (2, 2) and tuple(pool_strides) == (2, 2)
+            and tuple(map(tuple, pool_pads)) == ((0, 0), (0, 0)))
+
+
+def conv2d_relu_max_pool2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
+                                   pads: Pads) -> tuple[np.ndarray, tuple]:
+    """``max_pool_2x2(relu(conv2d(x) + bias))`` in one pass, for supported shapes.
+
+    Args:
+        x: ``(N, H, W, 1)``; kernel ``(3, 3, 1, F)``; bias ``(F,)`` or None; pads of
+            the convolution (stride 1).
+
+    Returns:
+        ``(y, cache)``: ``y`` ``(N, OH // 2, OW // 2, F)`` with ``OH = H + top +
+        bottom - 2``, equal to the unfused layers' output; the cache goes to
+        :func:`conv2d_relu_max_pool2d_backward`.
+    """
+    dtype = _float_dtype(x)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    kernel = np.ascontiguousarray(kernel, dtype=dtype)
+    N, H, W, _ = x.shape
+    F = kernel.shape[3]
+    (top, bottom), (left, right) = pads
+    OH, OW = H + top + bottom - 2, W + left + right - 2
+    has_bias = bias is not None
+    bias_vector = (np.ascontiguousarray(bias, dtype=dtype) if has_bias
+                   else np.zeros(F, dtype=dtype))
+    xp = np.pad(x[..., 0], ((0, 0), (top, bottom), (left, right)))
+    kernel_rows = kernel.reshape(9, F)
+    y = np.empty((N, OH // 2, OW // 2, F), dtype=dtype)
+    winner = np.empty(y.shape, dtype=np.int8)
+    direct_loops.forward_relu_pool.pick(y.size * 36)(xp, kernel_rows, bias_vector, y, winner)
+    return y, (xp, kernel_rows, x.shape, pads, has_bias, y, winner)
+
+
+def conv2d_relu_max_pool2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
+                                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Gradients of :func:`conv2d_relu_max_pool2d_forward`: ``(dx or None, dkernel, dbias)``.
+
+    ``dy`` is the gradient of the pooled output; ``dx`` ``(N, H, W, 1)``.
+    """
+    xp, kernel_rows, x_shape, pads, has_bias, y, winner = cache
+    dtype = y.dtype
+    dy = np.ascontiguousarray(dy, dtype=dtype)
+    F = kernel_rows.shape[1]
+    elements = dy.size * 36
+    sums = direct_loops.backward_weights_pool.pick(elements)(xp, dy, y, winner,
+                                                             threads_for(elements))
+    dkernel = sums[:9].astype(dtype).reshape(3, 3, 1, F)
+    dbias = sums[9].astype(dtype) if has_bias else None
+    dx = None
+    if need_input_grad:
+        (top, _), (left, _) = pads
+        _, H, W, _ = x_shape
+        dxp = np.empty(xp.shape, dtype=dtype)
+        direct_loops.backward_input_pool.pick(elements)(dy, y, winner, kernel_rows, dxp)
+        dx = np.ascontiguousarray(dxp[:, top:top + H, left:left + W]).reshape(x_shape)
     return dx, dkernel, dbias
 
 

@@ -23,9 +23,11 @@ import numpy as np
 from minicnn import losses as losses_module
 from minicnn import metrics as metrics_module
 from minicnn import optimizers as optimizers_module
+from minicnn.backend import kernels
 from minicnn.layers.base import Layer, Shape
 from minicnn.layers.core import InputLayer
 from minicnn.models.data import ArrayBatches, StreamBatches, is_batch_stream
+from minicnn.models.fusion import ConvReluMaxPool
 from minicnn.models.training import (Callback, History, NonFiniteLossError, check_features,
                                      check_pair, check_positive_int, evaluate_loop, fit_loop,
                                      predict_loop, split_validation)
@@ -207,9 +209,27 @@ class Sequential:
         return x
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run every layer on an already checked batch ``x``."""
-        for layer in self.layers:
-            x = layer.forward(layer.check_input(x) if x.dtype != layer.dtype else x, training)
+        """Run every layer on an already checked batch ``x``.
+
+        A Conv2D(relu) followed by a MaxPooling2D runs as one fused kernel where the
+        backend has one (:mod:`minicnn.models.fusion`); ``backward`` then follows the
+        same steps.
+        """
+        backend = kernels()
+        self._fused_steps = {}
+        index = 0
+        while index < len(self.layers):
+            layer = self.layers[index]
+            if x.dtype != layer.dtype:
+                x = layer.check_input(x)
+            fused = ConvReluMaxPool.find(self.layers, index, x, training, backend)
+            if fused is not None:
+                x = fused.forward(x)
+                self._fused_steps[index + 1] = fused   # looked up by its last layer
+                index += 2
+                continue
+            x = layer.forward(x, training)
+            index += 1
         return x
 
     def backward(self, dy: np.ndarray, from_logits: bool = False,
@@ -231,13 +251,22 @@ class Sequential:
             if not trainable:
                 return None
             first = trainable[0]
-        for index in range(last, first - 1, -1):
+        fused_steps = getattr(self, "_fused_steps", {})
+        index = last
+        while index >= first:
             layer = self.layers[index]
+            fused = fused_steps.get(index)
+            if fused is not None:
+                # Both layers at once: the step's first layer is index - 1.
+                dy = fused.backward(dy, need_input_grad or index - 1 > first)
+                index -= 2
+                continue
             need_dx = need_input_grad or index > first
             if index == last and from_logits:
                 dy = layer.backward_from_preactivation(dy, need_dx)
             else:
                 dy = layer.backward(dy, need_dx)
+            index -= 1
         return dy
 
     def _loss_and_output_gradient(self, y: np.ndarray, y_pred: np.ndarray):
