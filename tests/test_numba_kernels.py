@@ -340,3 +340,25 @@ def test_fused_conv_relu_max_pool_declines_other_shapes():
     assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (3, 3), (3, 3), no_pads)
     assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (2, 2), (1, 1), no_pads)
     assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (2, 2), (2, 2), ((0, 1), (0, 1)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_compiled_rmsprop_update_is_numpys_bit_for_bit(monkeypatch, dtype):
+    """The numba backend's one-pass RMSprop update against the NumPy operations."""
+    from minicnn import backend, optimizers
+    from minicnn.variables import Variable
+
+    rng = np.random.default_rng(2)
+    start = rng.standard_normal((7, 5)).astype(dtype)
+    gradients = [rng.standard_normal((7, 5)).astype(dtype) * 10.0 ** k for k in (-6, 0, 3)]
+
+    def run(compiled: bool) -> np.ndarray:
+        monkeypatch.setattr(backend, "_active", numba_ops if compiled else reference)
+        variable = Variable(start.copy(), "w")
+        optimizer = optimizers.RMSprop(learning_rate=0.01)
+        for gradient in gradients:
+            variable.grad = gradient
+            optimizer.apply_gradients([variable])
+        return variable.value
+
+    np.testing.assert_array_equal(run(True), run(False))

@@ -54,6 +54,10 @@ Fused helpers (optional; layers look them up with ``getattr(kernels, name, None)
     layers multiply through it, so that their GEMMs run single-threaded on the calling
     thread instead of waking NumPy's BLAS threads (:func:`~minicnn.kernels.numba_blas.matmul_2d`).
 
+``rmsprop_update(value, gradient, velocity, learning_rate, rho, one_minus_rho, epsilon)``
+    Plain RMSprop's update of one variable, in place, in one compiled pass; bit for bit
+    the NumPy version (:mod:`~minicnn.kernels.numba_optimizer_loops`).
+
 ``conv2d_relu_max_pool2d_supported(x_shape, kernel_shape, strides, pool_size, pool_strides, pool_pads) -> bool``
 ``conv2d_relu_max_pool2d_forward(x, kernel, bias, pads) -> (y, cache)``
 ``conv2d_relu_max_pool2d_backward(dy, cache, need_input_grad) -> (dx, dkernel, dbias)``
@@ -88,12 +92,14 @@ import numpy as np
 from minicnn.kernels import numba_blas
 from minicnn.kernels import numba_conv_loops as conv_loops
 from minicnn.kernels import numba_direct_loops as direct_loops
+from minicnn.kernels import numba_optimizer_loops as optimizer_loops
 from minicnn.kernels import numba_pool_loops as pool_loops
 from minicnn.kernels import numba_winograd as winograd
 from minicnn.kernels.numba_parallel import threads_for, use_threads
 from minicnn.kernels.geometry import Pads
 
 matmul = numba_blas.matmul_2d
+rmsprop_update = optimizer_loops.rmsprop_update
 
 # Single-channel 3x3 layers take the direct loop (see numba_direct_loops); tests flip
 # this to send them through im2col + GEMM instead.
