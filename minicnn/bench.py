@@ -973,8 +973,10 @@ def _kernel_section(section: dict[str, Any]) -> list[str]:
             lines += ["", f"Whole training step {step['median_ms']:.2f} ms; the sum of the "
                           f"layers' forward and backward medians above {layer_sum:.2f} ms; the "
                           f"difference ({step['median_ms'] - layer_sum:+.2f} ms) is the loss, "
-                          f"the RMSprop update, the accuracy metric and Python between layers "
-                          f"(less whatever the layers lose to cold caches inside a step)."]
+                          f"the RMSprop update, the accuracy metric and Python between layers, "
+                          f"plus whatever the layers lose to cold caches inside a step, less "
+                          f"what fusing saves (the numba backend runs conv1 and pool1 as one "
+                          f"kernel in a step; the rows above time each layer alone)."]
     for note in section.get("notes", []):
         lines += ["", f"Note: {note}"]
     return lines
