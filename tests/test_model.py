@@ -240,7 +240,7 @@ def test_fused_first_layer_trains_like_the_separate_layers(monkeypatch):
         return model, first_output
 
     fused_model, fused_output = train(True)
-    assert list(fused_model._fused_steps) == [1]          # conv2d + max_pooling2d, fused
+    assert list(fused_model._fused_steps) == [1, 3]       # both conv + pool pairs, fused
     plain_model, plain_output = train(False)
     np.testing.assert_array_equal(fused_output, plain_output)
     for fused_weight, plain_weight in zip(fused_model.get_weights(), plain_model.get_weights()):

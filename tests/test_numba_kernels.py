@@ -299,22 +299,24 @@ def test_conv_with_wide_pads_matches_reference(pads):
         assert_close(actual, wanted, **FLOAT64_EXACT, what=name)
 
 
-# (N, H, W, F, pads): the seed's first layer, odd sizes (a dropped last row/column), pads.
-CONV_POOL_CASES = [(2, 28, 28, 32, ((0, 0), (0, 0))), (2, 9, 8, 5, ((1, 1), (1, 1))),
-                   (1, 7, 10, 17, ((0, 1), (1, 0)))]
+# (N, H, W, C, F, pads): the seed's first two layers (direct, Winograd), odd sizes (a
+# dropped last row/column), pads.
+CONV_POOL_CASES = [(2, 28, 28, 1, 32, ((0, 0), (0, 0))), (2, 9, 8, 1, 5, ((1, 1), (1, 1))),
+                   (1, 7, 10, 1, 17, ((0, 1), (1, 0))), (2, 13, 13, 32, 64, ((0, 0), (0, 0))),
+                   (2, 9, 10, 16, 17, ((1, 1), (1, 1))), (1, 12, 9, 16, 16, ((0, 1), (1, 0)))]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("case", CONV_POOL_CASES, ids=str)
 def test_fused_conv_relu_max_pool_equals_composition(build, case, dtype):
-    """One kernel for Conv2D(relu) + MaxPooling2D(2): same output bit for bit, same grads."""
-    N, H, W, F, pads = case
+    """One kernel for Conv2D(relu) + MaxPooling2D(2): same output, same gradients."""
+    N, H, W, C, F, pads = case
     rng = np.random.default_rng(11)
-    x = rng.standard_normal((N, H, W, 1)).astype(dtype)
-    kernel = rng.standard_normal((3, 3, 1, F)).astype(dtype)
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    kernel = rng.standard_normal((3, 3, C, F)).astype(dtype)
     bias = rng.standard_normal(F).astype(dtype)
-    assert numba_ops.conv2d_relu_max_pool2d_supported(x.shape, kernel.shape, (1, 1), (2, 2),
-                                                      (2, 2), ((0, 0), (0, 0)))
+    assert numba_ops.conv2d_relu_max_pool2d_supported(x.shape, kernel.shape, (1, 1), pads,
+                                                      (2, 2), (2, 2), ((0, 0), (0, 0)))
     y, cache = numba_ops.conv2d_relu_max_pool2d_forward(x, kernel, bias, pads)
     z, conv_cache = reference.conv2d_forward(x, kernel, bias, (1, 1), pads)
     pooled, pool_cache = reference.max_pool2d_forward(np.maximum(z, 0), (2, 2), (2, 2),
@@ -332,14 +334,19 @@ def test_fused_conv_relu_max_pool_equals_composition(build, case, dtype):
 
 
 def test_fused_conv_relu_max_pool_declines_other_shapes():
-    supported = numba_ops.conv2d_relu_max_pool2d_supported
-    no_pads = ((0, 0), (0, 0))
-    assert not supported((2, 8, 8, 3), (3, 3, 3, 4), (1, 1), (2, 2), (2, 2), no_pads)
-    assert not supported((2, 8, 8, 1), (5, 5, 1, 4), (1, 1), (2, 2), (2, 2), no_pads)
-    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (2, 2), (2, 2), (2, 2), no_pads)
-    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (3, 3), (3, 3), no_pads)
-    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (2, 2), (1, 1), no_pads)
-    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (2, 2), (2, 2), ((0, 1), (0, 1)))
+    def supported(x_shape, kernel_shape, strides=(1, 1), pool=(2, 2), pool_strides=(2, 2),
+                  pool_pads=((0, 0), (0, 0))):
+        return numba_ops.conv2d_relu_max_pool2d_supported(
+            x_shape, kernel_shape, strides, ((0, 0), (0, 0)), pool, pool_strides, pool_pads)
+
+    assert supported((2, 8, 8, 1), (3, 3, 1, 4))                 # direct
+    assert supported((2, 8, 8, 16), (3, 3, 16, 16))              # Winograd
+    assert not supported((2, 8, 8, 3), (3, 3, 3, 4))             # im2col + GEMM
+    assert not supported((2, 8, 8, 1), (5, 5, 1, 4))
+    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), strides=(2, 2))
+    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), pool=(3, 3), pool_strides=(3, 3))
+    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), pool_strides=(1, 1))
+    assert not supported((2, 8, 8, 1), (3, 3, 1, 4), pool_pads=((0, 1), (0, 1)))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])

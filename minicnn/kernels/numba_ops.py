@@ -58,12 +58,13 @@ Fused helpers (optional; layers look them up with ``getattr(kernels, name, None)
     Plain RMSprop's update of one variable, in place, in one compiled pass; bit for bit
     the NumPy version (:mod:`~minicnn.kernels.numba_optimizer_loops`).
 
-``conv2d_relu_max_pool2d_supported(x_shape, kernel_shape, strides, pool_size, pool_strides, pool_pads) -> bool``
+``conv2d_relu_max_pool2d_supported(x_shape, kernel_shape, strides, pads, pool_size, pool_strides, pool_pads) -> bool``
 ``conv2d_relu_max_pool2d_forward(x, kernel, bias, pads) -> (y, cache)``
 ``conv2d_relu_max_pool2d_backward(dy, cache, need_input_grad) -> (dx, dkernel, dbias)``
     A Conv2D(relu) and the MaxPooling2D after it as one kernel, for the shapes the
-    first function accepts (the seed convnet's first layer and its pooling): the
-    convolution's full-size output is never written.  ``Sequential`` uses them for such
+    first function accepts (the seed convnet's first two convolutions and their
+    poolings): the convolution's full-size output is never written, and Winograd
+    computes only the tiles under a pooling window.  ``Sequential`` uses them for such
     pairs in training and inference (:mod:`minicnn.models.fusion`).
 
 ``max_pool2d_relu_forward(x, pool_size, strides, pads) -> (y, cache)``
@@ -321,17 +322,23 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
 # --------------------------------------------------------------------------------------
 
 def conv2d_relu_max_pool2d_supported(x_shape: tuple, kernel_shape: tuple,
-                                     strides: tuple[int, int], pool_size: tuple[int, int],
-                                     pool_strides: tuple[int, int], pool_pads: Pads) -> bool:
+                                     strides: tuple[int, int], pads: Pads,
+                                     pool_size: tuple[int, int], pool_strides: tuple[int, int],
+                                     pool_pads: Pads) -> bool:
     """Whether :func:`conv2d_relu_max_pool2d_forward` handles these shapes.
 
-    A single-channel 3x3, stride-1 convolution (any pads) followed by a valid 2x2,
-    stride-2 max pooling: the seed convnet's first two layers.
+    A 3x3, stride-1 convolution that takes the direct loop (one input channel: the seed
+    convnet's first layer) or Winograd (its second), followed by a valid 2x2, stride-2
+    max pooling.
     """
-    KH, KW, C, _ = kernel_shape
-    return (use_direct_conv(KH, KW, C) and x_shape[3] == C and tuple(strides) == (1, 1)
+    N, H, W, C = x_shape
+    KH, KW, kernel_channels, F = kernel_shape
+    (top, bottom), (left, right) = pads
+    OH, OW = H + top + bottom - KH + 1, W + left + right - KW + 1
+    return (tuple(strides) == (1, 1) and kernel_channels == C
             and tuple(pool_size) == (2, 2) and tuple(pool_strides) == (2, 2)
-            and tuple(map(tuple, pool_pads)) == ((0, 0), (0, 0)))
+            and tuple(map(tuple, pool_pads)) == ((0, 0), (0, 0)) and min(OH, OW) >= 2
+            and (use_direct_conv(KH, KW, C) or use_winograd(KH, KW, strides, pads, C, F, OH, OW)))
 
 
 def conv2d_relu_max_pool2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
@@ -339,41 +346,49 @@ def conv2d_relu_max_pool2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.n
     """``max_pool_2x2(relu(conv2d(x) + bias))`` in one pass, for supported shapes.
 
     Args:
-        x: ``(N, H, W, 1)``; kernel ``(3, 3, 1, F)``; bias ``(F,)`` or None; pads of
-            the convolution (stride 1).
+        x: ``(N, H, W, C)``; kernel ``(3, 3, C, F)``; bias ``(F,)`` or None; pads of the
+            convolution (stride 1).
 
     Returns:
-        ``(y, cache)``: ``y`` ``(N, OH // 2, OW // 2, F)`` with ``OH = H + top +
-        bottom - 2``, equal to the unfused layers' output; the cache goes to
+        ``(y, cache)``: ``y`` ``(N, OH // 2, OW // 2, F)`` with ``OH = H + top + bottom
+        - 2``, equal to the unfused layers' output bit for bit; the cache goes to
         :func:`conv2d_relu_max_pool2d_backward`.
     """
     dtype = _float_dtype(x)
     x = np.ascontiguousarray(x, dtype=dtype)
     kernel = np.ascontiguousarray(kernel, dtype=dtype)
-    N, H, W, _ = x.shape
+    N, H, W, C = x.shape
     F = kernel.shape[3]
-    (top, bottom), (left, right) = pads
-    OH, OW = H + top + bottom - 2, W + left + right - 2
     has_bias = bias is not None
     bias_vector = (np.ascontiguousarray(bias, dtype=dtype) if has_bias
                    else np.zeros(F, dtype=dtype))
+    if C != 1:
+        y, winner, state = winograd.forward_relu_max_pool(x, kernel, bias_vector, pads)
+        return y, ("winograd", state, has_bias, y, winner)
+    (top, bottom), (left, right) = pads
+    OH, OW = H + top + bottom - 2, W + left + right - 2
     xp = np.pad(x[..., 0], ((0, 0), (top, bottom), (left, right)))
     kernel_rows = kernel.reshape(9, F)
     y = np.empty((N, OH // 2, OW // 2, F), dtype=dtype)
     winner = np.empty(y.shape, dtype=np.int8)
     direct_loops.forward_relu_pool.pick(y.size * 36)(xp, kernel_rows, bias_vector, y, winner)
-    return y, (xp, kernel_rows, x.shape, pads, has_bias, y, winner)
+    return y, ("direct", (xp, kernel_rows, x.shape, pads), has_bias, y, winner)
 
 
 def conv2d_relu_max_pool2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
                                     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Gradients of :func:`conv2d_relu_max_pool2d_forward`: ``(dx or None, dkernel, dbias)``.
 
-    ``dy`` is the gradient of the pooled output; ``dx`` ``(N, H, W, 1)``.
+    ``dy`` is the gradient of the pooled output; ``dx`` ``(N, H, W, C)``.
     """
-    xp, kernel_rows, x_shape, pads, has_bias, y, winner = cache
+    path, state, has_bias, y, winner = cache
     dtype = y.dtype
     dy = np.ascontiguousarray(dy, dtype=dtype)
+    if path == "winograd":
+        dx, dkernel, bias_sums = winograd.backward_relu_max_pool(dy, y, winner, state,
+                                                                 need_input_grad)
+        return dx, dkernel, (bias_sums.astype(dtype) if has_bias else None)
+    xp, kernel_rows, x_shape, pads = state
     F = kernel_rows.shape[1]
     elements = dy.size * 36
     sums = direct_loops.backward_weights_pool.pick(elements)(xp, dy, y, winner,

@@ -96,12 +96,15 @@ def tiles_along(length: int) -> int:
 # --------------------------------------------------------------------------------------
 
 @parallel_loop
-def blocked_forward(xp, U, bias, relu, tiles_h, tiles_w, rows_per_block, threads, y):
+def blocked_forward(xp, U, bias, relu, pooled, tiles_h, tiles_w, rows_per_block, threads, y,
+                    winner):
     """``y = A^T [(B^T d B) @ U] A`` (+ bias, ReLU if ``relu``), block by block.
 
     ``xp`` ``(N, >= tiles_h*2 + 2, >= tiles_w*2 + 2, C)`` zero-padded input; ``U``
     ``(16, C, F)``; ``y`` ``(N, OH, OW, F)``.  Each of ``threads`` workers takes a
-    contiguous share of the ``N*tiles_h`` rows of tiles.
+    contiguous share of the ``N*tiles_h`` rows of tiles.  With ``pooled``, each tile's
+    four outputs are max-pooled after the ReLU instead: ``y`` and ``winner`` are
+    ``(N, tiles_h, tiles_w, F)`` (see ``output_pool_row``).
     """
     rows = xp.shape[0] * tiles_h
     share = (rows + threads - 1) // threads
@@ -120,7 +123,10 @@ def blocked_forward(xp, U, bias, relu, tiles_h, tiles_w, rows_per_block, threads
             for xi in range(16):
                 np.dot(V[xi, :count], U[xi], M[xi, :count])
             for task in range(first_row, last_row):
-                f2.output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y)
+                if pooled:
+                    f2.output_pool_row(M, tiles_h, tiles_w, bias, task, first, y, winner)
+                else:
+                    f2.output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y)
 
 
 @parallel_loop
@@ -175,9 +181,28 @@ def pad_gradient(dy, y, relu, top, left, threads, gp):
     return sum_partials(partial)
 
 
+@parallel_loop
+def pad_pooled_gradient(dy, y, winner, top, left, threads, gp):
+    """The gradient of a convolution whose ReLU output was max-pooled, into ``gp``.
+
+    ``gp`` gets, from ``(top, left)`` on, each pooled gradient at its window's winner
+    where the pooled value passed the ReLU, and zeros elsewhere (see
+    ``pad_pooled_gradient_rows``).  Returns the bias gradient in float64.
+    """
+    rows = gp.shape[0] * gp.shape[1]
+    chunk = (rows + threads - 1) // threads
+    partial = np.zeros((threads, gp.shape[3]), dtype=np.float64)
+    for worker in prange(threads):
+        f2.pad_pooled_gradient_rows(dy, y, winner, top, left, worker * chunk,
+                                    min(rows, (worker + 1) * chunk), gp, partial[worker])
+    return sum_partials(partial)
+
+
 # --------------------------------------------------------------------------------------
 # The whole convolution
 # --------------------------------------------------------------------------------------
+
+_NO_WINNER = np.zeros((1, 1, 1, 1), dtype=np.int8)
 
 def kernel_transform(kernel: np.ndarray) -> np.ndarray:
     """``U[i*4 + j, c, f] = (G w_{c,f} G^T)[i, j]``: ``(16, C, F)`` from ``(3, 3, C, F)``."""
@@ -197,6 +222,19 @@ def kernel_gradient_transform(dU: np.ndarray) -> np.ndarray:
                                 .reshape(3, 3, C, F))
 
 
+def _padded_input(x: np.ndarray, pads) -> tuple[np.ndarray, int, int]:
+    """``(xp, OH, OW)``: ``x`` zero-padded to whole tiles of the output, and that output's size."""
+    N, H, W, C = x.shape
+    (top, bottom), (left, right) = pads
+    OH = H + top + bottom - 2
+    OW = W + left + right - 2
+    # tiles*2 + 2 >= OH + 2 = H + top + bottom: the padded input holds all of x.
+    xp = np.zeros((N, tiles_along(OH) * TILE + 2, tiles_along(OW) * TILE + 2, C),
+                  dtype=x.dtype)
+    xp[:, top:top + H, left:left + W] = x
+    return xp, OH, OW
+
+
 def forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, pads, relu: bool
             ) -> tuple[np.ndarray, tuple]:
     """3x3 stride-1 convolution of ``x`` ``(N, H, W, C)`` by F(2x2, 3x3).
@@ -211,21 +249,35 @@ def forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, pads, relu: boo
         ``(y, state)``: ``y`` ``(N, OH, OW, F)`` with ``OH = H + top + bottom - 2``, and
         what :func:`backward` needs (the padded input and the kernel).
     """
-    N, H, W, C = x.shape
-    F = kernel.shape[3]
-    (top, bottom), (left, right) = pads
-    OH = H + top + bottom - 2
-    OW = W + left + right - 2
+    C, F = kernel.shape[2], kernel.shape[3]
+    xp, OH, OW = _padded_input(x, pads)
     tiles_h, tiles_w = tiles_along(OH), tiles_along(OW)
-    # tiles_h*2 + 2 >= OH + 2 = H + top + bottom: the padded input holds all of x.
-    xp = np.zeros((N, tiles_h * TILE + 2, tiles_w * TILE + 2, C), dtype=x.dtype)
-    xp[:, top:top + H, left:left + W] = x
-    y = np.empty((N, OH, OW, F), dtype=x.dtype)
+    y = np.empty((x.shape[0], OH, OW, F), dtype=x.dtype)
     work = y.size * C
-    blocked_forward.pick(work)(xp, kernel_transform(kernel), bias, relu, tiles_h, tiles_w,
-                               block_rows(tiles_w, C, F, x.dtype.itemsize),
-                               threads_for(work), y)
+    blocked_forward.pick(work)(xp, kernel_transform(kernel), bias, relu, False, tiles_h,
+                               tiles_w, block_rows(tiles_w, C, F, x.dtype.itemsize),
+                               threads_for(work), y, _NO_WINNER)
     return y, (xp, kernel, x.shape, pads)
+
+
+def forward_relu_max_pool(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, pads
+                          ) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """``max_pool_2x2(relu(conv(x) + bias))``: each tile is one pooling window.
+
+    Only the ``(OH // 2) x (OW // 2)`` tiles under a window are computed (an odd last
+    row or column of outputs belongs to no window).  Returns ``(y, winner, state)``,
+    ``y`` and ``winner`` (int8, 0-3) ``(N, OH // 2, OW // 2, F)``.
+    """
+    C, F = kernel.shape[2], kernel.shape[3]
+    xp, OH, OW = _padded_input(x, pads)
+    PH, PW = OH // 2, OW // 2
+    y = np.empty((x.shape[0], PH, PW, F), dtype=x.dtype)
+    winner = np.empty(y.shape, dtype=np.int8)
+    work = y.size * 4 * C
+    blocked_forward.pick(work)(xp, kernel_transform(kernel), bias, True, True, PH, PW,
+                               block_rows(PW, C, F, x.dtype.itemsize), threads_for(work),
+                               y, winner)
+    return y, winner, (xp, kernel, x.shape, pads)
 
 
 def backward(dy: np.ndarray, y: np.ndarray, relu: bool, state: tuple, need_input_grad: bool
@@ -235,24 +287,52 @@ def backward(dy: np.ndarray, y: np.ndarray, relu: bool, state: tuple, need_input
     ``dy`` is contiguous, of ``y``'s shape; with ``relu`` it is the gradient of the ReLU's
     output and ``y`` (the forward's output) masks it.
     """
-    xp, kernel, (N, H, W, C), ((top, _), (left, _)) = state
-    _, OH, OW, F = dy.shape
-    dtype = dy.dtype
-    tiles_h, tiles_w = tiles_along(OH), tiles_along(OW)
-    dx_tiles_h, dx_tiles_w = tiles_along(H), tiles_along(W)
-
-    # g (masked) placed at (2 - top, 2 - left) in zeros: the padded input of dx's full
-    # convolution, and, read from that offset, the source of the gradient tiles.
-    g_top, g_left = 2 - top, 2 - left
-    gp = np.empty((N, max(dx_tiles_h * TILE + 2, g_top + tiles_h * TILE),
-                   max(dx_tiles_w * TILE + 2, g_left + tiles_w * TILE), F), dtype=dtype)
+    _, OH, OW, _ = dy.shape
+    gp, g_top, g_left = _gradient_buffer(state, tiles_along(OH), tiles_along(OW))
     bias_sums = pad_gradient.pick(gp.size)(dy, y, relu, g_top, g_left, threads_for(gp.size),
                                            gp)
+    return _backward_from_gradient(gp, state, tiles_along(OH), tiles_along(OW),
+                                   need_input_grad) + (bias_sums,)
 
-    work = dy.size * C
+
+def backward_relu_max_pool(dy: np.ndarray, y: np.ndarray, winner: np.ndarray, state: tuple,
+                           need_input_grad: bool
+                           ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Gradients of :func:`forward_relu_max_pool` from the pooled output's ``dy``.
+
+    Returns ``(dx or None, dkernel, bias sums in float64)``.  Outputs outside every
+    window get no gradient, so the kernel gradient runs over the pooled tiles only.
+    """
+    _, PH, PW, _ = dy.shape
+    gp, g_top, g_left = _gradient_buffer(state, PH, PW)
+    bias_sums = pad_pooled_gradient.pick(gp.size)(dy, y, winner, g_top, g_left,
+                                                  threads_for(gp.size), gp)
+    return _backward_from_gradient(gp, state, PH, PW, need_input_grad) + (bias_sums,)
+
+
+def _gradient_buffer(state: tuple, tiles_h: int, tiles_w: int) -> tuple[np.ndarray, int, int]:
+    """An empty ``gp`` for the output gradient at ``(2 - top, 2 - left)``, and that offset.
+
+    Placed there, the gradient is the padded input of dx's full convolution, and (read
+    from that offset) the source of the ``tiles_h x tiles_w`` gradient tiles.
+    """
+    xp, kernel, (N, H, W, C), ((top, _), (left, _)) = state
+    g_top, g_left = 2 - top, 2 - left
+    rows = max(tiles_along(H) * TILE + 2, g_top + tiles_h * TILE)
+    columns = max(tiles_along(W) * TILE + 2, g_left + tiles_w * TILE)
+    return np.empty((N, rows, columns, kernel.shape[3]), dtype=xp.dtype), g_top, g_left
+
+
+def _backward_from_gradient(gp: np.ndarray, state: tuple, tiles_h: int, tiles_w: int,
+                            need_input_grad: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(dx or None, dkernel)`` from the output gradient placed in ``gp``."""
+    xp, kernel, (N, H, W, C), ((top, _), (left, _)) = state
+    F = kernel.shape[3]
+    dtype = gp.dtype
+    work = N * tiles_h * tiles_w * 4 * F * C
     threads = threads_for(work)
     dU_parts = np.empty((threads, 16, C, F), dtype=dtype)
-    blocked_kernel_gradient.pick(work)(xp, gp, g_top, g_left, tiles_h, tiles_w,
+    blocked_kernel_gradient.pick(work)(xp, gp, 2 - top, 2 - left, tiles_h, tiles_w,
                                        block_rows(tiles_w, C, F, dtype.itemsize), threads,
                                        dU_parts)
     dkernel = kernel_gradient_transform(sum_partials(dU_parts))
@@ -262,9 +342,10 @@ def backward(dy: np.ndarray, y: np.ndarray, relu: bool, state: tuple, need_input
         # Turned 180 degrees, input and output channels swapped: (3, 3, F, C).
         flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
         dx = np.empty((N, H, W, C), dtype=dtype)
+        dx_tiles_h, dx_tiles_w = tiles_along(H), tiles_along(W)
         work = dx.size * F
         blocked_forward.pick(work)(gp, kernel_transform(flipped), np.zeros(C, dtype=dtype),
-                                   False, dx_tiles_h, dx_tiles_w,
+                                   False, False, dx_tiles_h, dx_tiles_w,
                                    block_rows(dx_tiles_w, F, C, dtype.itemsize),
-                                   threads_for(work), dx)
-    return dx, dkernel, bias_sums
+                                   threads_for(work), dx, _NO_WINNER)
+    return dx, dkernel

@@ -88,6 +88,16 @@ def input_transform_row(xp, tiles_h, tiles_w, task, first, V):
                 V[b + 3, t, c] = v3
 
 
+@njit(inline='always')
+def _output_columns(M, t, E):
+    """``E = A^T M_t`` for tile ``t``, column by column: ``E[i*4 + l] = (A^T M_t)[i, l]``."""
+    for l in range(4):
+        for f in range(M.shape[2]):
+            o0, o1 = _at2(M[l, t, f], M[4 + l, t, f], M[8 + l, t, f], M[12 + l, t, f])
+            E[l, f] = o0
+            E[4 + l, f] = o1
+
+
 @njit(cache=True)
 def output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y):
     """Outputs ``A^T M_t A`` (+ bias, then ReLU if ``relu``) of tile row ``task`` into ``y``.
@@ -101,13 +111,8 @@ def output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y):
     E = np.empty((8, F), dtype=M.dtype)   # A^T M, column by column
     R = np.empty((2, F), dtype=M.dtype)   # one output row of a tile cut by the edge
     for tj in range(tiles_w):
-        t = task * tiles_w + tj - first
         q = tj * 2
-        for l in range(4):
-            for f in range(F):
-                o0, o1 = _at2(M[l, t, f], M[4 + l, t, f], M[8 + l, t, f], M[12 + l, t, f])
-                E[l, f] = o0
-                E[4 + l, f] = o1
+        _output_columns(M, task * tiles_w + tj - first, E)
         for i in range(min(2, OH - p)):
             b = i * 4
             if q + 2 <= OW:
@@ -137,6 +142,40 @@ def output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y):
                     for f in range(F):
                         v = R[j, f] + bias[f]
                         out[f] = v if (v > 0.0 or not relu) else 0.0
+
+
+@njit(cache=True)
+def output_pool_row(M, tiles_h, tiles_w, bias, task, first, y, winner):
+    """Each tile's four outputs (+ bias) max-pooled: ``y = relu(max)`` and the winner.
+
+    A tile's 2x2 outputs are exactly a 2x2, stride-2 pooling window, so tile ``(ti, tj)``
+    gives ``y[n, ti, tj]`` (``y`` and ``winner`` ``(N, tiles_h, tiles_w, F)``); the
+    winner is the first maximum in row-major order, 0-3, as the pooling kernels pick it.
+    ``relu(max) = max(relu)``: the values equal those of the unfused layers bit for bit.
+    """
+    F = y.shape[3]
+    n = task // tiles_h
+    i = task - n * tiles_h
+    E = np.empty((8, F), dtype=M.dtype)
+    for j in range(tiles_w):
+        _output_columns(M, task * tiles_w + j - first, E)
+        out = y[n, i, j]
+        won = winner[n, i, j]
+        for f in range(F):
+            v0, v1 = _at2(E[0, f], E[1, f], E[2, f], E[3, f])
+            v2, v3 = _at2(E[4, f], E[5, f], E[6, f], E[7, f])
+            best, at = v0 + bias[f], 0
+            v = v1 + bias[f]
+            if v > best:
+                best, at = v, 1
+            v = v2 + bias[f]
+            if v > best:
+                best, at = v, 2
+            v = v3 + bias[f]
+            if v > best:
+                best, at = v, 3
+            out[f] = best if best > 0.0 else 0.0
+            won[f] = at
 
 
 @njit(cache=True)
@@ -204,6 +243,40 @@ def pad_gradient_rows(dy, y, relu, top, left, first, last, gp, sums):
                 row_sums[f] += out[f]
         # One row summed in the data's dtype, then flushed to float64: short float32
         # sums keep the loop vectorized, the float64 total keeps the batch's digits.
+        for f in range(F):
+            sums[f] += row_sums[f]
+            row_sums[f] = 0.0
+
+
+@njit(cache=True)
+def pad_pooled_gradient_rows(dy, y, winner, top, left, first, last, gp, sums):
+    """Rows ``first <= n*HP + p < last`` of ``gp``: the convolution's output gradient.
+
+    ``dy``, ``y`` and ``winner`` ``(N, PH, PW, F)`` are the pooled output's gradient,
+    value and winners: output ``(2i + a, 2j + b)`` (placed at ``(top, left)`` onwards)
+    gets ``dy[n, i, j]`` where it won (``winner == 2a + b``) and passed the ReLU
+    (``y > 0``), zero elsewhere; adds the gradient to ``sums``.
+    """
+    PH, PW, F = dy.shape[1], dy.shape[2], dy.shape[3]
+    HP, WP = gp.shape[1], gp.shape[2]
+    row_sums = np.zeros(F, dtype=gp.dtype)
+    for task in range(first, last):
+        n = task // HP
+        r = task - n * HP - top
+        for q in range(WP):
+            out = gp[n, task - n * HP, q]
+            c = q - left
+            if r < 0 or r >= 2 * PH or c < 0 or c >= 2 * PW:
+                for f in range(F):
+                    out[f] = 0.0
+                continue
+            i, j = r // 2, c // 2
+            position = 2 * (r - 2 * i) + (c - 2 * j)
+            grads, kept, won = dy[n, i, j], y[n, i, j], winner[n, i, j]
+            for f in range(F):
+                out[f] = grads[f] if (won[f] == position and kept[f] > 0.0) else 0.0
+            for f in range(F):
+                row_sums[f] += out[f]
         for f in range(F):
             sums[f] += row_sums[f]
             row_sums[f] = 0.0

@@ -1,13 +1,17 @@
 """Neighbouring layers run as one kernel: a Conv2D with ReLU and the MaxPooling2D after it.
 
-The seed's convnet starts ``Conv2D(32, 3, activation="relu")`` then ``MaxPooling2D(2)``.
-Layer by layer, the convolution writes its whole output (MNIST, batch 64: 5.5 MB), the
-pooling reads it back and keeps a quarter, and backward writes a gradient of the full
+The seed's convnet is ``Conv2D(relu)`` then ``MaxPooling2D(2)``, twice.  Layer by
+layer, the convolution writes its whole output (MNIST's first layer, batch 64: 5.5 MB),
+the pooling reads it back and keeps a quarter, and backward writes a gradient of the full
 size again, three quarters zeros, for the convolution to read.  When the backend has a
 fused kernel for the pair (``conv2d_relu_max_pool2d_*``: the numba backend, for a
-single-channel 3x3 first layer and a 2x2 pooling), :class:`~minicnn.models.Sequential`
-runs the two as one :class:`ConvReluMaxPool` step instead: the same output values (bit
-for bit) and gradients (to float32 round-off), with the full-size arrays never made.
+single-channel 3x3 convolution or a Winograd one, and a 2x2 pooling),
+:class:`~minicnn.models.Sequential` runs the two as one :class:`ConvReluMaxPool` step
+instead: the same output values (bit for bit) and gradients (to float32 round-off),
+with the full-size arrays never made, and Winograd computing only the tiles under a
+pooling window.  Measured on the 2-core machine (MNIST convnet, batch 64, median of 4
+alternated runs): 12.1 -> 9.6 ms a training step for the first pair, 8.8 -> 7.5 ms
+for the second.
 
 Fusing is an execution detail, as Keras's own graph compiler fuses: the model still has
 both layers, with their names, weights and summary rows.  It applies where the
@@ -48,8 +52,8 @@ class ConvReluMaxPool:
                 or conv.activation.name != "relu" or conv.dtype != pool.dtype
                 or not (training or not (conv.keep_for_backward or pool.keep_for_backward))):
             return None
-        if not supported(x.shape, conv.kernel.value.shape, conv.strides, pool.pool_size,
-                         pool.strides, pool.pads):
+        if not supported(x.shape, conv.kernel.value.shape, conv.strides, conv.pads,
+                         pool.pool_size, pool.strides, pool.pads):
             return None
         return cls(conv, pool, backend)
 
