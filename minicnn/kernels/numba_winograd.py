@@ -307,7 +307,10 @@ def backward_relu_max_pool(dy: np.ndarray, y: np.ndarray, winner: np.ndarray, st
     gp, g_top, g_left = _gradient_buffer(state, PH, PW)
     bias_sums = pad_pooled_gradient.pick(gp.size)(dy, y, winner, g_top, g_left,
                                                   threads_for(gp.size), gp)
-    return _backward_from_gradient(gp, state, PH, PW, need_input_grad) + (bias_sums,)
+    # Input rows and columns beyond (2 - top) + 2*PH see only zero gradients (an odd
+    # last output row belongs to no window): dx's tiles stop there.
+    return _backward_from_gradient(gp, state, PH, PW, need_input_grad,
+                                   g_top + 2 * PH, g_left + 2 * PW) + (bias_sums,)
 
 
 def _gradient_buffer(state: tuple, tiles_h: int, tiles_w: int) -> tuple[np.ndarray, int, int]:
@@ -324,8 +327,14 @@ def _gradient_buffer(state: tuple, tiles_h: int, tiles_w: int) -> tuple[np.ndarr
 
 
 def _backward_from_gradient(gp: np.ndarray, state: tuple, tiles_h: int, tiles_w: int,
-                            need_input_grad: bool) -> tuple[np.ndarray | None, np.ndarray]:
-    """``(dx or None, dkernel)`` from the output gradient placed in ``gp``."""
+                            need_input_grad: bool, dx_rows: int | None = None,
+                            dx_columns: int | None = None
+                            ) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(dx or None, dkernel)`` from the output gradient placed in ``gp``.
+
+    ``dx`` is computed in its first ``dx_rows`` x ``dx_columns`` (default: all), and is
+    zero beyond.
+    """
     xp, kernel, (N, H, W, C), ((top, _), (left, _)) = state
     F = kernel.shape[3]
     dtype = gp.dtype
@@ -342,10 +351,14 @@ def _backward_from_gradient(gp: np.ndarray, state: tuple, tiles_h: int, tiles_w:
         # Turned 180 degrees, input and output channels swapped: (3, 3, F, C).
         flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
         dx = np.empty((N, H, W, C), dtype=dtype)
-        dx_tiles_h, dx_tiles_w = tiles_along(H), tiles_along(W)
-        work = dx.size * F
+        rows, columns = min(H, dx_rows or H), min(W, dx_columns or W)
+        dx[:, rows:] = 0.0
+        dx[:, :rows, columns:] = 0.0
+        dx_tiles_h, dx_tiles_w = tiles_along(rows), tiles_along(columns)
+        computed = dx if (rows, columns) == (H, W) else dx[:, :rows, :columns]
+        work = computed.size * F
         blocked_forward.pick(work)(gp, kernel_transform(flipped), np.zeros(C, dtype=dtype),
                                    False, False, dx_tiles_h, dx_tiles_w,
                                    block_rows(dx_tiles_w, F, C, dtype.itemsize),
-                                   threads_for(work), dx, _NO_WINNER)
+                                   threads_for(work), computed, _NO_WINNER)
     return dx, dkernel
