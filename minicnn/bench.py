@@ -335,6 +335,10 @@ def _kernel_rows_for_backend(backend: str, batch: int, repeats: int, warmup: int
                                         times, flops, sgemm_gflops, moved))
             activations = output
 
+        if not layers:
+            rows += _fused_pair_rows(model, x, backend, batch, repeats, warmup, sgemm_gflops,
+                                     rng)
+
         if with_step and not layers:
             step_flops = training_step_flops(model, batch)
             step_times = _time_calls(lambda: model.train_on_batch(x, labels), repeats, warmup)
@@ -350,6 +354,35 @@ def _kernel_rows_for_backend(backend: str, batch: int, repeats: int, warmup: int
         return rows
     finally:
         set_backend(previous)
+
+
+def _fused_pair_rows(model, x: np.ndarray, backend: str, batch: int, repeats: int,
+                     warmup: int, sgemm_gflops: float, rng) -> list[dict[str, Any]]:
+    """Rows for the conv + pool pairs that ``fit`` runs as one kernel on this backend."""
+    from minicnn.backend import kernels
+    from minicnn.models.fusion import ConvReluMaxPool
+
+    rows: list[dict[str, Any]] = []
+    activations = x
+    for index, layer in enumerate(model.layers):
+        fused = ConvReluMaxPool.find(model.layers, index, activations, True, kernels())
+        if fused is not None:
+            label = "+".join(_LAYER_LABELS[index:index + 2])
+            need_dx = index > 0
+            forward_flops, backward_flops = _layer_flops(layer, activations.shape, need_dx)
+            pooled = fused.forward(activations)
+            dy = (rng.standard_normal(pooled.shape, dtype=np.float32) * 0.01).astype(
+                pooled.dtype)
+            forward_times = _time_calls(lambda: fused.forward(activations), repeats, warmup)
+            fused.forward(activations)
+            backward_times = _time_calls(lambda: fused.backward(dy, need_dx), repeats, warmup)
+            description = _layer_description(layer, activations.shape) + " + 2x2 max pool"
+            for pass_name, times, flops in (("fused forward", forward_times, forward_flops),
+                                            ("fused backward", backward_times, backward_flops)):
+                rows.append(_timing_row(backend, label, description, pass_name, batch, times,
+                                        flops, sgemm_gflops, 0))
+        activations = layer.forward(activations, training=True)
+    return rows
 
 
 def _layer_shapes(model, batch: int):
@@ -934,7 +967,9 @@ def _kernel_section(section: dict[str, Any]) -> list[str]:
               f"is the input plus output arrays over the time). \"% SGEMM\" is GFLOP/s over "
               f"this run's {sgemm:.0f} GFLOP/s. conv1 computes no input gradient (as in "
               f"training); dense2's backward starts from the logits (softmax + "
-              f"crossentropy fused, as in `fit`).", ""]
+              f"crossentropy fused, as in `fit`). The \"fused\" rows time a convolution "
+              f"and the pooling after it run as one kernel, which is how `fit` runs them "
+              f"where the backend can (numba: `minicnn/models/fusion.py`).", ""]
     backends = list(dict.fromkeys(row["backend"] for row in rows))
     keys = list(dict.fromkeys((row["layer"], row["pass"]) for row in rows))
     by_key = {(row["backend"], row["layer"], row["pass"]): row for row in rows}

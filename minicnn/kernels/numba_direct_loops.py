@@ -182,22 +182,23 @@ def _taps(p0, p1, p2, p3, p4, p5, p6, p7, p8, kernel_rows, f):
             + p6 * kernel_rows[6, f] + p7 * kernel_rows[7, f] + p8 * kernel_rows[8, f])
 
 
+@njit(inline='always')
+def _patch_4x4(xp, n, p, q):
+    """The 16 input values under a 2x2 pooling window of 3x3 convolutions, row by row."""
+    r0, r1, r2, r3 = xp[n, p], xp[n, p + 1], xp[n, p + 2], xp[n, p + 3]
+    return (r0[q], r0[q + 1], r0[q + 2], r0[q + 3], r1[q], r1[q + 1], r1[q + 2], r1[q + 3],
+            r2[q], r2[q + 1], r2[q + 2], r2[q + 3], r3[q], r3[q + 1], r3[q + 2], r3[q + 3])
+
+
 @njit(cache=True)
 def _forward_relu_pool_row(xp, kernel_rows, bias, task, y, winner):
     """:func:`forward_relu_pool` for pooled row ``task = n*PH + i``."""
     PH, PW, F = y.shape[1], y.shape[2], y.shape[3]
     n = task // PH
     i = task - n * PH
-    r0 = xp[n, 2 * i]
-    r1 = xp[n, 2 * i + 1]
-    r2 = xp[n, 2 * i + 2]
-    r3 = xp[n, 2 * i + 3]
     for j in range(PW):
-        q = 2 * j
-        a00, a01, a02, a03 = r0[q], r0[q + 1], r0[q + 2], r0[q + 3]
-        a10, a11, a12, a13 = r1[q], r1[q + 1], r1[q + 2], r1[q + 3]
-        a20, a21, a22, a23 = r2[q], r2[q + 1], r2[q + 2], r2[q + 3]
-        a30, a31, a32, a33 = r3[q], r3[q + 1], r3[q + 2], r3[q + 3]
+        (a00, a01, a02, a03, a10, a11, a12, a13,
+         a20, a21, a22, a23, a30, a31, a32, a33) = _patch_4x4(xp, n, 2 * i, 2 * j)
         out = y[n, i, j]
         won = winner[n, i, j]
         for f in range(F):
@@ -241,16 +242,9 @@ def _backward_weights_pool_rows(xp, dy, y, winner, first, last, sums):
     for task in range(first, last):
         n = task // PH
         i = task - n * PH
-        r0 = xp[n, 2 * i]
-        r1 = xp[n, 2 * i + 1]
-        r2 = xp[n, 2 * i + 2]
-        r3 = xp[n, 2 * i + 3]
         for j in range(PW):
-            q = 2 * j
-            a00, a01, a02, a03 = r0[q], r0[q + 1], r0[q + 2], r0[q + 3]
-            a10, a11, a12, a13 = r1[q], r1[q + 1], r1[q + 2], r1[q + 3]
-            a20, a21, a22, a23 = r2[q], r2[q + 1], r2[q + 2], r2[q + 3]
-            a30, a31, a32, a33 = r3[q], r3[q + 1], r3[q + 2], r3[q + 3]
+            (a00, a01, a02, a03, a10, a11, a12, a13,
+             a20, a21, a22, a23, a30, a31, a32, a33) = _patch_4x4(xp, n, 2 * i, 2 * j)
             grads = dy[n, i, j]
             kept = y[n, i, j]
             won = winner[n, i, j]

@@ -27,11 +27,11 @@ How a convolution is computed (three paths, chosen by shape)
 
 Threads
 -------
-Loops run on Numba's thread pool, which is told to sleep when idle
-(``OMP_WAIT_POLICY=PASSIVE``, see :mod:`~minicnn.kernels.numba_parallel`); calls on
-small arrays run a serial build of the same loop.  GEMMs inside those loops call
-SciPy's BLAS single-threaded (:mod:`~minicnn.kernels.numba_blas`), so that one pool
-does the work instead of two pools competing for the cores.
+Loops run on Numba's thread pool, whose idle workers spin ~0.2 ms and then sleep
+(see :mod:`~minicnn.kernels.numba_parallel`); calls on small arrays run the same loop on
+one thread.  Every GEMM calls SciPy's BLAS single-threaded from inside those loops or
+on the calling thread (:mod:`~minicnn.kernels.numba_blas`), so that one pool does the
+work instead of two pools competing for the cores.
 
 Fused helpers (optional; layers look them up with ``getattr(kernels, name, None)``)
 --------------------------------------------------------------------------------

@@ -7,13 +7,17 @@ pool costs a scheduler time slice (the call waits for its slowest thread).  An e
 version kept a second, serial build of every loop; compiling both doubled the first
 run's compile time for ~1 us per call.
 
-Idle workers sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, set below before
-Numba starts its OpenMP pool, unless the user set it or OpenMP is already running).
-Measured on the 2-core machine with other processes running, the default spin-wait made
-a training step's convolutions a median 10x slower: each parallel loop waits for its
-slowest thread, and spinning threads crowd out the working ones (and BLAS's threads).
-Sleeping costs ~7 us per parallel loop on an idle machine (2-thread launch: 8.7 us
-against 1.6 us spinning), about 0.2 ms per MNIST training step.
+Between parallel loops, idle workers spin briefly, then sleep: ``GOMP_SPINCOUNT``
+(:data:`SPIN_COUNT` = 10,000 pause instructions, about 0.2 ms on the machine this was
+tuned on) is set below before Numba starts its OpenMP pool, unless the user set it or
+``OMP_WAIT_POLICY``.  A training step runs a dozen parallel loops with a little Python
+between them; measured on the 2-core machine (MNIST convnet, batch 64, median of 3
+alternated runs), the step took 6.7 ms with workers that sleep at once
+(``OMP_WAIT_POLICY=PASSIVE``) and 6.1 ms with the brief spin (6.0 ms spinning 10x
+longer).  The price is paid on a machine busy with other work: with two CPU-bound
+processes beside it, the step took 11.7-17.5 ms sleeping and 18.0-18.5 ms spinning (and
+libgomp's own default, 300,000 spins, made convolutions ~10x slower under heavy load).
+On a shared machine, set ``OMP_WAIT_POLICY=PASSIVE``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ import os
 import threading
 from typing import Callable
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+SPIN_COUNT = 10_000
+"""Spins of an idle OpenMP worker before it sleeps (libgomp's ``GOMP_SPINCOUNT``)."""
+
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
 
 import numba  # noqa: E402  (after the environment is set)
 from numba import njit  # noqa: E402
