@@ -278,8 +278,8 @@ def explain_conv(size: int = 5, kernel_size: int = 3, stride: int = 1, padding: 
             lines += ["   " + line for line in _side_by_side(
                 [("x padded" + channel_note.format(c=c), _grid(padded[..., c], 2))])]
     lines += ["", "3. Slide the kernel: each output value is the dot product of the kernel with "
-              "the patch under it.", f"   out[i, j] reads rows i*S - pad_top .. + KH and columns "
-              f"j*S - pad_left .. + KW of x" + (" (rows or columns outside 0..{} are the zero "
+              "the patch under it.", "   out[i, j] reads rows i*S - pad_top .. + KH and columns "
+              "j*S - pad_left .. + KW of x" + (" (rows or columns outside 0..{} are the zero "
               "padding)".format(size - 1) if top or bottom or left or right else "") + "."]
     positions = [(i, j) for i in range(out_size) for j in range(out_size)]
     shown = positions if show_all or len(positions) <= 9 else positions[:3] + positions[-1:]

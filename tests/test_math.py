@@ -8,7 +8,6 @@ atol 1e-5), optimizer trajectories against Keras's optimizers (OPTIMIZER_TOLERAN
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 import pytest
