@@ -6,7 +6,8 @@ threshold (128 KiB at start, adapting upwards to the largest block freed) to the
 with ``mmap`` and gives it back with ``munmap`` when freed, so the next step's array of
 the same size starts as untouched pages: one page fault, and a zeroing by the kernel,
 per 4 KiB.  Measured on the 2-core machine, the MNIST convnet's numba step went from
-19.5 ms to 12.2 ms (batch 64, median of 3 epochs of 100 steps) with the settings below;
+19.0-21.4 ms to 12.2-12.4 ms (batch 64, 3 epochs of 100 steps, NumPy's BLAS on one
+thread in both) with the settings below;
 the kernel benchmarks, which call one layer in a loop, never saw it, because there
 glibc's adaptive threshold does settle.
 
