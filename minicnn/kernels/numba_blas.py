@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from minicnn.kernels.numba_conv_loops import bias_relu_rows, im2col_task, sum_partials
-from minicnn.kernels.numba_parallel import MAX_THREADS, use_threads
+from minicnn.kernels.numba_parallel import MAX_THREADS, use_threads, worker_share
 
 ENABLED = False
 """True once SciPy's BLAS is known to run single-threaded inside Numba's threads."""
@@ -95,10 +95,8 @@ def _serial_matmul(a, b, out):
 @njit(cache=True, parallel=True)
 def _row_split_matmul(a, b, threads, out):
     """``out = a @ b``, each thread multiplying a contiguous share of ``a``'s rows."""
-    rows = a.shape[0]
-    share = (rows + threads - 1) // threads
     for worker in prange(threads):
-        first, last = worker * share, min(rows, (worker + 1) * share)
+        first, last = worker_share(worker, threads, a.shape[0])
         if first < last:
             np.dot(a[first:last], b, out[first:last])
 
@@ -106,10 +104,8 @@ def _row_split_matmul(a, b, threads, out):
 @njit(cache=True, parallel=True)
 def _inner_split_matmul_tn(a, b, threads, parts):
     """``parts[w] = a[rows_w]^T @ b[rows_w]``: ``a^T b`` split along its inner dimension."""
-    rows = a.shape[0]
-    share = (rows + threads - 1) // threads
     for worker in prange(threads):
-        first, last = worker * share, min(rows, (worker + 1) * share)
+        first, last = worker_share(worker, threads, a.shape[0])
         if first < last:
             np.dot(a[first:last].T, b[first:last], parts[worker])
         else:

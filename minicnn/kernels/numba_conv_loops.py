@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from minicnn.kernels.numba_parallel import parallel_loop
+from minicnn.kernels.numba_parallel import parallel_loop, worker_share
 
 
 @njit(cache=True)
@@ -183,22 +183,18 @@ def relu_grad_and_bias_sums(dy, y, threads, g):
     ``dy``, ``y``, ``g`` are ``(M, F)``; ``y`` is the ReLU's output: positive exactly
     where its input was.  One partial sum per thread.
     """
-    M, F = dy.shape
-    chunk = (M + threads - 1) // threads
-    partial = np.zeros((threads, F), dtype=np.float64)
+    partial = np.zeros((threads, dy.shape[1]), dtype=np.float64)
     for worker in prange(threads):
-        gradient_rows(dy, y, True, worker * chunk, min(M, (worker + 1) * chunk), g,
-                      partial[worker])
+        first, last = worker_share(worker, threads, dy.shape[0])
+        gradient_rows(dy, y, True, first, last, g, partial[worker])
     return sum_partials(partial)
 
 
 @parallel_loop
 def column_sums(g, threads):
     """``sum_r g[r, f]`` of a 2-D ``(M, F)`` array, in float64 (one partial per thread)."""
-    M, F = g.shape
-    chunk = (M + threads - 1) // threads
-    partial = np.zeros((threads, F), dtype=np.float64)
+    partial = np.zeros((threads, g.shape[1]), dtype=np.float64)
     for worker in prange(threads):
-        gradient_rows(g, g, False, worker * chunk, min(M, (worker + 1) * chunk), g,
-                      partial[worker])
+        first, last = worker_share(worker, threads, g.shape[0])
+        gradient_rows(g, g, False, first, last, g, partial[worker])
     return sum_partials(partial)

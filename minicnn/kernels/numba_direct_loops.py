@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from minicnn.kernels.numba_conv_loops import sum_partials
-from minicnn.kernels.numba_parallel import parallel_loop
+from minicnn.kernels.numba_parallel import parallel_loop, worker_share
 
 
 @njit(cache=True)
@@ -123,12 +123,10 @@ def backward_weights(xp, dy, y, relu, SH, SW, threads):
     ``dkernel_t[f] = sum_{n,i,j} patch_t(n, i, j) * g[n, i, j, f]``,
     ``dbias[f] = sum_{n,i,j} g[n, i, j, f]``; one partial sum per thread.
     """
-    rows = dy.shape[0] * dy.shape[1]
-    chunk = (rows + threads - 1) // threads
     partial = np.zeros((threads, 10, dy.shape[3]), dtype=np.float64)
     for worker in prange(threads):
-        _backward_weights_rows(xp, dy, y, relu, SH, SW, worker * chunk,
-                               min(rows, (worker + 1) * chunk), partial[worker])
+        first, last = worker_share(worker, threads, dy.shape[0] * dy.shape[1])
+        _backward_weights_rows(xp, dy, y, relu, SH, SW, first, last, partial[worker])
     return sum_partials(partial)
 
 
@@ -282,12 +280,10 @@ def backward_weights_pool(xp, dy, y, winner, threads):
     Rows 0-8 are the taps, row 9 the bias; ``dy`` ``(N, PH, PW, F)`` is the gradient of
     the pooled output ``y``; one partial sum per thread.
     """
-    rows = dy.shape[0] * dy.shape[1]
-    chunk = (rows + threads - 1) // threads
     partial = np.zeros((threads, 10, dy.shape[3]), dtype=np.float64)
     for worker in prange(threads):
-        _backward_weights_pool_rows(xp, dy, y, winner, worker * chunk,
-                                    min(rows, (worker + 1) * chunk), partial[worker])
+        first, last = worker_share(worker, threads, dy.shape[0] * dy.shape[1])
+        _backward_weights_pool_rows(xp, dy, y, winner, first, last, partial[worker])
     return sum_partials(partial)
 
 

@@ -78,3 +78,10 @@ class ParallelLoop:
 def parallel_loop(function: Callable) -> ParallelLoop:
     """Decorator: compile ``function`` (a ``prange`` loop) as a :class:`ParallelLoop`."""
     return ParallelLoop(function)
+
+
+@njit(inline="always")
+def worker_share(worker, threads, rows):
+    """``(first, stop)``: the contiguous share of ``rows`` tasks that ``worker`` takes."""
+    share = (rows + threads - 1) // threads
+    return worker * share, min(rows, (worker + 1) * share)

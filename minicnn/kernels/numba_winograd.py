@@ -49,11 +49,11 @@ never test a border; the output transform writes only the outputs that exist.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from minicnn.kernels import numba_winograd_f2 as f2
 from minicnn.kernels.numba_conv_loops import sum_partials
-from minicnn.kernels.numba_parallel import parallel_loop, threads_for
+from minicnn.kernels.numba_parallel import parallel_loop, threads_for, worker_share
 
 # Lavin & Gray's matrices, interpolation points 0, 1, -1.  The loops have B^T and A^T
 # written out term by term (numba_winograd_f2); G, applied once per call to the kernel,
@@ -95,6 +95,13 @@ def tiles_along(length: int) -> int:
 # The blocked loops
 # --------------------------------------------------------------------------------------
 
+@njit(inline="always")
+def _block(first_row, stop, rows_per_block, tiles_w):
+    """``(last_row, first tile, tile count)`` of the block starting at ``first_row``."""
+    last_row = min(first_row + rows_per_block, stop)
+    return last_row, first_row * tiles_w, (last_row - first_row) * tiles_w
+
+
 @parallel_loop
 def blocked_forward(xp, U, bias, relu, pooled, tiles_h, tiles_w, rows_per_block, threads, y,
                     winner):
@@ -106,18 +113,14 @@ def blocked_forward(xp, U, bias, relu, pooled, tiles_h, tiles_w, rows_per_block,
     four outputs are max-pooled after the ReLU instead: ``y`` and ``winner`` are
     ``(N, tiles_h, tiles_w, F)`` (see ``output_pool_row``).
     """
-    rows = xp.shape[0] * tiles_h
-    share = (rows + threads - 1) // threads
     _, C, F = U.shape
     block = rows_per_block * tiles_w
     for worker in prange(threads):
         V = np.empty((16, block, C), dtype=xp.dtype)
         M = np.empty((16, block, F), dtype=xp.dtype)
-        stop = min(rows, (worker + 1) * share)
-        for first_row in range(worker * share, stop, rows_per_block):
-            last_row = min(first_row + rows_per_block, stop)
-            first = first_row * tiles_w
-            count = (last_row - first_row) * tiles_w
+        start, stop = worker_share(worker, threads, xp.shape[0] * tiles_h)
+        for first_row in range(start, stop, rows_per_block):
+            last_row, first, count = _block(first_row, stop, rows_per_block, tiles_w)
             for task in range(first_row, last_row):
                 f2.input_transform_row(xp, tiles_h, tiles_w, task, first, V)
             for xi in range(16):
@@ -138,8 +141,6 @@ def blocked_kernel_gradient(xp, gp, top, left, tiles_h, tiles_w, rows_per_block,
     column ``left`` of ``gp`` and is zero beyond its edge; ``dU_parts``
     ``(threads, 16, C, F)`` (summed by the caller).
     """
-    rows = xp.shape[0] * tiles_h
-    share = (rows + threads - 1) // threads
     _, _, C, F = dU_parts.shape
     block = rows_per_block * tiles_w
     for worker in prange(threads):
@@ -148,11 +149,9 @@ def blocked_kernel_gradient(xp, gp, top, left, tiles_h, tiles_w, rows_per_block,
         product = np.empty((C, F), dtype=xp.dtype)
         dU = dU_parts[worker]
         dU[:] = 0.0
-        stop = min(rows, (worker + 1) * share)
-        for first_row in range(worker * share, stop, rows_per_block):
-            last_row = min(first_row + rows_per_block, stop)
-            first = first_row * tiles_w
-            count = (last_row - first_row) * tiles_w
+        start, stop = worker_share(worker, threads, xp.shape[0] * tiles_h)
+        for first_row in range(start, stop, rows_per_block):
+            last_row, first, count = _block(first_row, stop, rows_per_block, tiles_w)
             for task in range(first_row, last_row):
                 f2.input_transform_row(xp, tiles_h, tiles_w, task, first, V)
                 f2.gradient_transform_row(gp, top, left, tiles_h, tiles_w, task, first, dM)
@@ -172,12 +171,10 @@ def pad_gradient(dy, y, relu, top, left, threads, gp):
     Returns ``sum g`` over every output (the bias gradient) in float64, from one partial
     sum per thread.
     """
-    rows = gp.shape[0] * gp.shape[1]
-    chunk = (rows + threads - 1) // threads
     partial = np.zeros((threads, gp.shape[3]), dtype=np.float64)
     for worker in prange(threads):
-        f2.pad_gradient_rows(dy, y, relu, top, left, worker * chunk,
-                             min(rows, (worker + 1) * chunk), gp, partial[worker])
+        first, last = worker_share(worker, threads, gp.shape[0] * gp.shape[1])
+        f2.pad_gradient_rows(dy, y, relu, top, left, first, last, gp, partial[worker])
     return sum_partials(partial)
 
 
@@ -189,12 +186,11 @@ def pad_pooled_gradient(dy, y, winner, top, left, threads, gp):
     where the pooled value passed the ReLU, and zeros elsewhere (see
     ``pad_pooled_gradient_rows``).  Returns the bias gradient in float64.
     """
-    rows = gp.shape[0] * gp.shape[1]
-    chunk = (rows + threads - 1) // threads
     partial = np.zeros((threads, gp.shape[3]), dtype=np.float64)
     for worker in prange(threads):
-        f2.pad_pooled_gradient_rows(dy, y, winner, top, left, worker * chunk,
-                                    min(rows, (worker + 1) * chunk), gp, partial[worker])
+        first, last = worker_share(worker, threads, gp.shape[0] * gp.shape[1])
+        f2.pad_pooled_gradient_rows(dy, y, winner, top, left, first, last, gp,
+                                    partial[worker])
     return sum_partials(partial)
 
 
