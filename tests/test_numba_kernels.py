@@ -369,3 +369,34 @@ def test_compiled_rmsprop_update_is_numpys_bit_for_bit(monkeypatch, dtype):
         return variable.value
 
     np.testing.assert_array_equal(run(True), run(False))
+
+
+def test_winograd_row_transforms_equal_their_matrices():
+    """The term-by-term transforms of F(2x2, 3x3) are B^T d B, A^T M A and A g A^T."""
+    from minicnn.kernels import numba_winograd as winograd
+    from minicnn.kernels import numba_winograd_f2 as f2
+
+    rng = np.random.default_rng(5)
+    BT, AT = winograd.BT, winograd.AT
+    d = rng.standard_normal((1, 4, 4, 3))                     # one 4x4 input tile, 3 channels
+    V = np.empty((16, 1, 3))
+    f2.input_transform_row(d, 1, 1, 0, 0, V)
+    expected = np.einsum("ij,jkc,lk->ilc", BT, d[0], BT).reshape(16, 3)
+    assert_close(V[:, 0], expected, **FLOAT64_EXACT, what="B^T d B")
+
+    M = rng.standard_normal((16, 1, 3))
+    y = np.empty((1, 2, 2, 3))
+    f2.output_transform_row(M, 1, 1, np.zeros(3), False, 0, 0, y)
+    expected = np.einsum("ij,jkc,lk->ilc", AT, M[:, 0].reshape(4, 4, 3), AT)
+    assert_close(y[0], expected, **FLOAT64_EXACT, what="A^T M A")
+
+    g = rng.standard_normal((1, 2, 2, 3))
+    dM = np.empty((16, 1, 3))
+    f2.gradient_transform_row(g, 0, 0, 1, 1, 0, 0, dM)
+    expected = np.einsum("ji,jkc,kl->ilc", AT, g[0], AT).reshape(16, 3)
+    assert_close(dM[:, 0], expected, **FLOAT64_EXACT, what="A g A^T")
+
+    # And the kernel transform G w G^T, which the loops never see.
+    w = rng.standard_normal((3, 3, 2, 3))
+    expected = np.einsum("ij,jkcf,lk->ilcf", winograd.G, w, winograd.G).reshape(16, 2, 3)
+    assert_close(winograd.kernel_transform(w), expected, **FLOAT64_EXACT, what="G w G^T")

@@ -56,8 +56,8 @@ from minicnn.kernels.numba_conv_loops import sum_partials
 from minicnn.kernels.numba_parallel import parallel_loop, threads_for, worker_share
 
 # Lavin & Gray's matrices, interpolation points 0, 1, -1.  The loops have B^T and A^T
-# written out term by term (numba_winograd_f2); G, applied once per call to the kernel,
-# is applied here with NumPy.
+# written out term by term (numba_winograd_f2; tests check them against these); G,
+# applied once per call to the kernel, is applied here with NumPy.
 BT = np.array([[1, 0, -1, 0],
                [0, 1, 1, 0],
                [0, -1, 1, 0],
