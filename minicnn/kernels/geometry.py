@@ -27,10 +27,14 @@ def axis_padding(length: int, window: int, stride: int, padding: str) -> tuple[i
     raise ValueError(f"padding must be one of {PADDING_MODES}, received {padding!r}")
 
 
-def axis_output_length(length: int, window: int, stride: int, padding: str) -> int:
-    """Output length of one axis: ``(L + before + after - K) // S + 1``."""
-    before, after = axis_padding(length, window, stride, padding)
+def padded_length(length: int, window: int, stride: int, before: int, after: int) -> int:
+    """Output length of one axis with explicit padding: ``(L + before + after - K) // S + 1``."""
     return (length + before + after - window) // stride + 1
+
+
+def axis_output_length(length: int, window: int, stride: int, padding: str) -> int:
+    """Output length of one axis for ``padding`` "valid" or "same"."""
+    return padded_length(length, window, stride, *axis_padding(length, window, stride, padding))
 
 
 def resolve_pads(height: int, width: int, window: tuple[int, int],
@@ -45,3 +49,11 @@ def output_hw(height: int, width: int, window: tuple[int, int],
     """``(OH, OW)`` for an ``height x width`` input."""
     return (axis_output_length(height, window[0], strides[0], padding),
             axis_output_length(width, window[1], strides[1], padding))
+
+
+def padded_output_hw(height: int, width: int, window: tuple[int, int],
+                     strides: tuple[int, int], pads: Pads) -> tuple[int, int]:
+    """``(OH, OW)`` for resolved pads ``((top, bottom), (left, right))``."""
+    (top, bottom), (left, right) = pads
+    return (padded_length(height, window[0], strides[0], top, bottom),
+            padded_length(width, window[1], strides[1], left, right))

@@ -97,7 +97,7 @@ from minicnn.kernels import numba_optimizer_loops as optimizer_loops
 from minicnn.kernels import numba_pool_loops as pool_loops
 from minicnn.kernels import numba_winograd as winograd
 from minicnn.kernels.numba_parallel import threads_for, use_threads
-from minicnn.kernels.geometry import Pads
+from minicnn.kernels.geometry import Pads, padded_output_hw
 
 matmul = numba_blas.matmul_2d
 rmsprop_update = optimizer_loops.rmsprop_update
@@ -143,10 +143,6 @@ def _float_dtype(x: np.ndarray) -> np.dtype:
     return x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
 
 
-def _output_size(length: int, window: int, stride: int, before: int, after: int) -> int:
-    """``(L + before + after - K) // S + 1``."""
-    return (length + before + after - window) // stride + 1
-
 
 # --------------------------------------------------------------------------------------
 # Convolution
@@ -162,8 +158,7 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
         raise ValueError(f"kernel expects {kernel_channels} input channels, x has {C}")
     SH, SW = strides
     (top, bottom), (left, right) = pads
-    OH = _output_size(H, KH, SH, top, bottom)
-    OW = _output_size(W, KW, SW, left, right)
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
     has_bias = bias is not None
     bias_vector = (np.ascontiguousarray(bias, dtype=dtype) if has_bias
                    else np.zeros(F, dtype=dtype))
@@ -333,8 +328,7 @@ def conv2d_relu_max_pool2d_supported(x_shape: tuple, kernel_shape: tuple,
     """
     N, H, W, C = x_shape
     KH, KW, kernel_channels, F = kernel_shape
-    (top, bottom), (left, right) = pads
-    OH, OW = H + top + bottom - KH + 1, W + left + right - KW + 1
+    OH, OW = padded_output_hw(H, W, (KH, KW), (1, 1), pads)
     return (tuple(strides) == (1, 1) and kernel_channels == C
             and tuple(pool_size) == (2, 2) and tuple(pool_strides) == (2, 2)
             and tuple(map(tuple, pool_pads)) == ((0, 0), (0, 0)) and min(OH, OW) >= 2
@@ -365,9 +359,8 @@ def conv2d_relu_max_pool2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.n
     if C != 1:
         y, winner, state = winograd.forward_relu_max_pool(x, kernel, bias_vector, pads)
         return y, ("winograd", state, has_bias, y, winner)
-    (top, bottom), (left, right) = pads
-    OH, OW = H + top + bottom - 2, W + left + right - 2
-    xp = np.pad(x[..., 0], ((0, 0), (top, bottom), (left, right)))
+    OH, OW = padded_output_hw(H, W, (3, 3), (1, 1), pads)
+    xp = np.pad(x[..., 0], ((0, 0), *pads))
     kernel_rows = kernel.reshape(9, F)
     y = np.empty((N, OH // 2, OW // 2, F), dtype=dtype)
     winner = np.empty(y.shape, dtype=np.int8)
@@ -416,8 +409,7 @@ def _max_pool_forward(x, pool_size, strides, pads, relu):
     KH, KW = pool_size
     SH, SW = strides
     (top, bottom), (left, right) = pads
-    OH = _output_size(H, KH, SH, top, bottom)
-    OW = _output_size(W, KW, SW, left, right)
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
     y = np.empty((N, OH, OW, C), dtype=dtype)
     # The winner's offset kh*KW + kw within its window: one byte for the usual windows.
     winner = np.empty((N, OH, OW, C), dtype=np.int8 if KH * KW <= 127 else np.int32)
@@ -504,8 +496,7 @@ def avg_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple
     KH, KW = pool_size
     SH, SW = strides
     (top, bottom), (left, right) = pads
-    OH = _output_size(H, KH, SH, top, bottom)
-    OW = _output_size(W, KW, SW, left, right)
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
     y = np.empty((N, OH, OW, C), dtype=dtype)
     pool_loops.avg_pool_forward.pick(x.size)(x, KH, KW, SH, SW, top, left, y)
     return y, (x.shape, dtype, pool_size, strides, pads)

@@ -25,12 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from minicnn.kernels.geometry import Pads
+from minicnn.kernels.geometry import Pads, padded_output_hw
 
-
-def _output_size(length: int, window: int, stride: int, before: int, after: int) -> int:
-    """``(L + before + after - K) // S + 1``: how many window positions fit."""
-    return (length + before + after - window) // stride + 1
 
 
 def _pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
@@ -91,8 +87,7 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
     assert kernel_channels == C, f"kernel expects {kernel_channels} channels, x has {C}"
     SH, SW = strides
     (top, bottom), (left, right) = pads
-    OH = _output_size(H, KH, SH, top, bottom)
-    OW = _output_size(W, KW, SW, left, right)
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
 
     kernel_2d = np.ascontiguousarray(kernel, dtype=dtype).reshape(KH * KW * C, F)
 
@@ -201,8 +196,7 @@ def max_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple
     KH, KW = pool_size
     SH, SW = strides
     (top, bottom), (left, right) = pads
-    OH = _output_size(H, KH, SH, top, bottom)
-    OW = _output_size(W, KW, SW, left, right)
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
 
     non_overlapping = (KH, KW) == (SH, SW) and top == bottom == left == right == 0
     if non_overlapping:
@@ -325,8 +319,7 @@ def avg_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple
     KH, KW = pool_size
     SH, SW = strides
     (top, bottom), (left, right) = pads
-    OH = _output_size(H, KH, SH, top, bottom)
-    OW = _output_size(W, KW, SW, left, right)
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
 
     counts = np.outer(_real_cell_counts(H, KH, SH, top, OH),
                       _real_cell_counts(W, KW, SW, left, OW))

@@ -23,12 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicnn.kernels.geometry import Pads
+from minicnn.kernels.geometry import Pads, padded_output_hw
 
-
-def _output_size(length: int, window: int, stride: int, before: int, after: int) -> int:
-    """``(L + before + after - K) // S + 1``: how many window positions fit."""
-    return (length + before + after - window) // stride + 1
 
 
 def _pad_zeros(x: np.ndarray, pads: Pads) -> np.ndarray:
@@ -68,8 +64,7 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
     assert kernel_channels == C, f"kernel expects {kernel_channels} channels, x has {C}"
     SH, SW = strides
     (top, bottom), (left, right) = pads
-    OH = _output_size(H, KH, SH, top, bottom)
-    OW = _output_size(W, KW, SW, left, right)
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
 
     # Padding with explicit zeros keeps the loops below free of bounds checks:
     # a padded cell contributes 0 * weight = 0, exactly as "zero padding" says.
@@ -195,8 +190,7 @@ def max_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple
     KH, KW = pool_size
     SH, SW = strides
     (top, bottom), (left, right) = pads
-    OH = _output_size(H, KH, SH, top, bottom)
-    OW = _output_size(W, KW, SW, left, right)
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
 
     y = np.zeros((N, OH, OW, C), dtype=x.dtype)
     # winners[n, i, j, c] = (row, col) in x of the cell that produced y[n, i, j, c].
@@ -278,8 +272,7 @@ def avg_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple
     KH, KW = pool_size
     SH, SW = strides
     (top, bottom), (left, right) = pads
-    OH = _output_size(H, KH, SH, top, bottom)
-    OW = _output_size(W, KW, SW, left, right)
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
 
     y = np.zeros((N, OH, OW, C), dtype=x.dtype)
     for n in range(N):
