@@ -51,8 +51,9 @@ Fused helpers (optional; layers look them up with ``getattr(kernels, name, None)
 
 ``matmul(a, b) -> a @ b``
     For 2-D ``a`` ``(M, K)`` and ``b`` ``(K, N)`` (transposed views allowed): Dense
-    layers multiply through it, so that their GEMMs run single-threaded on the calling
-    thread instead of waking NumPy's BLAS threads (:func:`~minicnn.kernels.numba_blas.matmul_2d`).
+    layers multiply through it, so that their GEMMs run on the calling thread (small
+    ones) or split among Numba's threads, never waking NumPy's BLAS threads
+    (:func:`~minicnn.kernels.numba_blas.matmul_2d`).
 
 ``rmsprop_update(value, gradient, velocity, learning_rate, rho, one_minus_rho, epsilon)``
     Plain RMSprop's update of one variable, in place, in one compiled pass; bit for bit
