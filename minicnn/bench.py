@@ -300,9 +300,11 @@ def _kernel_rows_for_backend(backend: str, batch: int, repeats: int, warmup: int
         rows: list[dict[str, Any]] = []
         last = len(model.layers) - 1
         activations = x
+        layer_inputs = []
         for index, layer in enumerate(model.layers):
             label = _LAYER_LABELS[index] if index < len(_LAYER_LABELS) else layer.name
             layer_input = activations
+            layer_inputs.append(layer_input)
             output = layer.forward(layer_input, training=True)
             if type(layer).__name__ == "Flatten" or (layers and label not in layers):
                 activations = output
@@ -336,8 +338,8 @@ def _kernel_rows_for_backend(backend: str, batch: int, repeats: int, warmup: int
             activations = output
 
         if not layers:
-            rows += _fused_pair_rows(model, x, backend, batch, repeats, warmup, sgemm_gflops,
-                                     rng)
+            rows += _fused_pair_rows(model, layer_inputs, backend, batch, repeats, warmup,
+                                     sgemm_gflops, rng)
 
         if with_step and not layers:
             step_flops = training_step_flops(model, batch)
@@ -356,32 +358,34 @@ def _kernel_rows_for_backend(backend: str, batch: int, repeats: int, warmup: int
         set_backend(previous)
 
 
-def _fused_pair_rows(model, x: np.ndarray, backend: str, batch: int, repeats: int,
-                     warmup: int, sgemm_gflops: float, rng) -> list[dict[str, Any]]:
-    """Rows for the conv + pool pairs that ``fit`` runs as one kernel on this backend."""
+def _fused_pair_rows(model, layer_inputs: list[np.ndarray], backend: str, batch: int,
+                     repeats: int, warmup: int, sgemm_gflops: float, rng
+                     ) -> list[dict[str, Any]]:
+    """Rows for the conv + pool pairs that ``fit`` runs as one kernel on this backend.
+
+    ``layer_inputs[i]`` is what ``model.layers[i]`` received in the per-layer timing.
+    """
     from minicnn.backend import kernels
     from minicnn.models.fusion import ConvReluMaxPool
 
     rows: list[dict[str, Any]] = []
-    activations = x
-    for index, layer in enumerate(model.layers):
-        fused = ConvReluMaxPool.find(model.layers, index, activations, True, kernels())
-        if fused is not None:
-            label = "+".join(_LAYER_LABELS[index:index + 2])
-            need_dx = index > 0
-            forward_flops, backward_flops = _layer_flops(layer, activations.shape, need_dx)
-            pooled = fused.forward(activations)
-            dy = (rng.standard_normal(pooled.shape, dtype=np.float32) * 0.01).astype(
-                pooled.dtype)
-            forward_times = _time_calls(lambda: fused.forward(activations), repeats, warmup)
-            fused.forward(activations)
-            backward_times = _time_calls(lambda: fused.backward(dy, need_dx), repeats, warmup)
-            description = _layer_description(layer, activations.shape) + " + 2x2 max pool"
-            for pass_name, times, flops in (("fused forward", forward_times, forward_flops),
-                                            ("fused backward", backward_times, backward_flops)):
-                rows.append(_timing_row(backend, label, description, pass_name, batch, times,
-                                        flops, sgemm_gflops, 0))
-        activations = layer.forward(activations, training=True)
+    for index, (layer, layer_input) in enumerate(zip(model.layers, layer_inputs)):
+        fused = ConvReluMaxPool.find(model.layers, index, layer_input, True, kernels())
+        if fused is None:
+            continue
+        label = "+".join(_LAYER_LABELS[index:index + 2])
+        need_dx = index > 0
+        forward_flops, backward_flops = _layer_flops(layer, layer_input.shape, need_dx)
+        pooled = fused.forward(layer_input)
+        dy = (rng.standard_normal(pooled.shape, dtype=np.float32) * 0.01).astype(pooled.dtype)
+        forward_times = _time_calls(lambda: fused.forward(layer_input), repeats, warmup)
+        fused.forward(layer_input)  # the backward below must see this input's cache
+        backward_times = _time_calls(lambda: fused.backward(dy, need_dx), repeats, warmup)
+        description = _layer_description(layer, layer_input.shape) + " + 2x2 max pool"
+        for pass_name, times, flops in (("fused forward", forward_times, forward_flops),
+                                        ("fused backward", backward_times, backward_flops)):
+            rows.append(_timing_row(backend, label, description, pass_name, batch, times,
+                                    flops, sgemm_gflops, 0))
     return rows
 
 

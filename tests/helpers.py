@@ -6,7 +6,8 @@ float32 comparisons with Keras use ones sized to float32 round-off.
 
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -57,3 +58,16 @@ def numerical_gradient(function: Callable[[], float], array: np.ndarray,
         flat_array[i] = saved
         flat_gradient[i] = (plus - minus) / (2 * epsilon)
     return gradient
+
+
+@contextmanager
+def backend_set_to(name: str) -> Iterator[None]:
+    """Run the block with kernel backend ``name``, then restore the one before."""
+    import minicnn
+
+    previous = minicnn.get_backend_name()
+    minicnn.set_backend(name)
+    try:
+        yield
+    finally:
+        minicnn.set_backend(previous)

@@ -23,12 +23,8 @@ from minicnn.naming import clear_session
 from minicnn.viz.graph import backpropagate, forward_all
 
 
-@pytest.fixture(autouse=True)
-def numpy_backend():
-    previous = minicnn.get_backend_name()
-    minicnn.set_backend("numpy")
-    yield
-    minicnn.set_backend(previous)
+# Every test here runs on the numpy backend (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("numpy_backend")
 
 
 def mnist_convnet() -> Sequential:

@@ -58,6 +58,7 @@ from minicnn import layers
 from minicnn.callbacks import BackupAndRestore, restore_checkpoint
 from minicnn.datasets import image_folder, mnist
 from minicnn.io import ModelFileError
+from tests.helpers import backend_set_to
 
 # Examples per test: bounded, so CI time is too (about 10 s for all of them).  Set
 # MINICNN_FUZZ_EXAMPLES=5000 for a longer hunt.
@@ -157,16 +158,14 @@ IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "PPM")
 def samples(tmp_path_factory) -> dict:
     """Valid files of every kind, as bytes, and a folder where examples are written."""
     folder = tmp_path_factory.mktemp("fuzz")
-    previous = minicnn.get_backend_name()
-    minicnn.set_backend("numpy")
-    model = small_model()
-    rng = np.random.default_rng(0)
-    x = rng.random((8, 8, 8, 1), dtype=np.float32)
-    y = minicnn.utils.to_categorical(np.arange(8) % 3, 3)
-    model.fit(x, y, epochs=1, batch_size=4, verbose=0,
-              callbacks=[BackupAndRestore(folder, save_freq=1, delete_checkpoint=False)])
-    model.save(folder / "model.npz")
-    minicnn.set_backend(previous)
+    with backend_set_to("numpy"):
+        model = small_model()
+        rng = np.random.default_rng(0)
+        x = rng.random((8, 8, 8, 1), dtype=np.float32)
+        y = minicnn.utils.to_categorical(np.arange(8) % 3, 3)
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0,
+                  callbacks=[BackupAndRestore(folder, save_freq=1, delete_checkpoint=False)])
+        model.save(folder / "model.npz")
 
     mnist_arrays = {
         "x_train": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),

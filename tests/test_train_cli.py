@@ -18,6 +18,7 @@ import minicnn
 from minicnn import cli
 from minicnn.datasets import mnist
 from minicnn.train_mnist import EpochTimer, default_batch_size, train_mnist
+from tests.helpers import backend_set_to
 
 N_TRAIN, N_TEST = 256, 128
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -96,13 +97,9 @@ def test_cli_writes_model_metrics_and_curves(synthetic_mnist, tmp_path: Path) ->
     model = minicnn.load_model(out / "model.npz")
     x_test = synthetic_mnist["x_test"].reshape(-1, 28, 28, 1).astype("float32") / 255
     y_test = minicnn.utils.to_categorical(synthetic_mnist["y_test"], 10)
-    previous = minicnn.get_backend_name()
-    minicnn.set_backend("numpy")
-    try:
+    with backend_set_to("numpy"):
         loss, accuracy = model.evaluate(x_test, y_test, batch_size=64, verbose=0)
         predictions = model.predict(x_test, verbose=0)
-    finally:
-        minicnn.set_backend(previous)
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-12)
     assert loss == pytest.approx(metrics["test_loss"], rel=1e-5)
     assert predictions.shape == (N_TEST, 10)

@@ -30,7 +30,7 @@ from minicnn import Input, Sequential, cli, layers, viz
 from minicnn.naming import clear_session
 from minicnn.viz import plotting
 from minicnn.viz.graph import backpropagate, forward_all, layer_index
-from tests.helpers import FLOAT32_ROUNDOFF, assert_close, numerical_gradient
+from tests.helpers import FLOAT32_ROUNDOFF, assert_close, backend_set_to, numerical_gradient
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -47,12 +47,8 @@ HEATMAP_TOLERANCE = dict(rtol=1e-4, atol=1e-5)
 ASCENT_TOLERANCE = dict(rtol=1e-3, atol=1e-3)
 
 
-@pytest.fixture(autouse=True)
-def numpy_backend():
-    previous = minicnn.get_backend_name()
-    minicnn.set_backend("numpy")
-    yield
-    minicnn.set_backend(previous)
+# Every test here runs on the numpy backend (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("numpy_backend")
 
 
 def mnist_like_model(seed: int = 0, dtype: str = "float32") -> Sequential:
@@ -253,9 +249,7 @@ def square_detector():
     Global max pooling (a 12x12 window) makes "somewhere in the image" easy to learn;
     where the square is must then come from Grad-CAM.
     """
-    previous = minicnn.get_backend_name()
-    minicnn.set_backend("numpy")
-    try:
+    with backend_set_to("numpy"):
         rng = np.random.default_rng(0)
         minicnn.set_random_seed(0)
         x_train, y_train, _ = square_images(384, rng)
@@ -273,8 +267,6 @@ def square_detector():
                       loss="categorical_crossentropy", metrics=["accuracy"])
         model.fit(x_train, y_train, epochs=1, batch_size=32, verbose=0)
         accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
-    finally:
-        minicnn.set_backend(previous)
     return model, x_test, corners, accuracy
 
 

@@ -71,6 +71,20 @@ def im2col(x, KH, KW, SH, SW, top, left, OH, OW, cols):
         im2col_task(x, KH, KW, SH, SW, top, left, OH, OW, np.int64(task), cols, 0)
 
 
+@njit(inline="always")
+def source_index(p, before, k, stride, out):
+    """The output index ``i`` whose window tap ``k`` reads input index ``p``, or -1.
+
+    Along one axis output ``i`` reads inputs ``i*stride - before + k``; so ``p`` is read
+    through tap ``k`` by ``i = (p + before - k) / stride`` when that is a whole number
+    in ``0 <= i < out``.
+    """
+    t = p + before - k
+    if t < 0 or t % stride != 0 or t // stride >= out:
+        return -1
+    return t // stride
+
+
 @njit(cache=True)
 def col2im_task(dcols, KH, KW, SH, SW, top, left, OH, OW, task, dx):
     """:func:`col2im` for input row ``task = n*H + p``: zero it, add the patches landing on it."""
@@ -80,11 +94,9 @@ def col2im_task(dcols, KH, KW, SH, SW, top, left, OH, OW, task, dx):
     out = dx[n, p]
     out[:] = 0.0
     for kh in range(KH):
-        # Output row i reads input row p through tap kh when i*SH - top + kh = p.
-        t = p + top - kh
-        if t < 0 or t % SH != 0 or t // SH >= OH:
+        i = source_index(p, top, kh, SH, OH)
+        if i < 0:
             continue
-        i = t // SH
         for j in range(OW):
             row = (n * OH + i) * OW + j
             for kw in range(KW):

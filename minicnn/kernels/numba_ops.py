@@ -149,20 +149,40 @@ def _float_dtype(x: np.ndarray) -> np.dtype:
 # Convolution
 # --------------------------------------------------------------------------------------
 
-def _conv_forward(x, kernel, bias, strides, pads, relu):
+def _conv_operands(x, kernel, bias):
+    """``(x, kernel, bias_vector, has_bias)``: contiguous, in x's float dtype, zeros for no bias."""
     dtype = _float_dtype(x)
     x = np.ascontiguousarray(x, dtype=dtype)
     kernel = np.ascontiguousarray(kernel, dtype=dtype)
+    if kernel.shape[2] != x.shape[3]:
+        raise ValueError(f"kernel expects {kernel.shape[2]} input channels, x has {x.shape[3]}")
+    has_bias = bias is not None
+    bias_vector = (np.ascontiguousarray(bias, dtype=dtype) if has_bias
+                   else np.zeros(kernel.shape[3], dtype=dtype))
+    return x, kernel, bias_vector, has_bias
+
+
+def _direct_gradients(sums, has_bias, dtype):
+    """``(dkernel (3, 3, 1, F), dbias or None)`` from the direct loops' ``(10, F)`` sums."""
+    dkernel = sums[:9].astype(dtype).reshape(3, 3, 1, sums.shape[1])
+    return dkernel, (sums[9].astype(dtype) if has_bias else None)
+
+
+def _crop(dxp, pads, x_shape):
+    """The input gradient ``(N, H, W, C)`` cut out of its padded version."""
+    (top, _), (left, _) = pads
+    _, H, W, _ = x_shape
+    return np.ascontiguousarray(dxp[:, top:top + H, left:left + W]).reshape(x_shape)
+
+
+def _conv_forward(x, kernel, bias, strides, pads, relu):
+    x, kernel, bias_vector, has_bias = _conv_operands(x, kernel, bias)
+    dtype = x.dtype
     N, H, W, C = x.shape
-    KH, KW, kernel_channels, F = kernel.shape
-    if kernel_channels != C:
-        raise ValueError(f"kernel expects {kernel_channels} input channels, x has {C}")
+    KH, KW, _, F = kernel.shape
     SH, SW = strides
     (top, bottom), (left, right) = pads
     OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
-    has_bias = bias is not None
-    bias_vector = (np.ascontiguousarray(bias, dtype=dtype) if has_bias
-                   else np.zeros(F, dtype=dtype))
     depth = KH * KW * C
 
     if use_direct_conv(KH, KW, C):
@@ -259,20 +279,15 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, need_input_grad: bool = True
         dtype = xp.dtype
         dy = np.ascontiguousarray(dy, dtype=dtype)
         SH, SW = strides
-        (top, _), (left, _) = pads
-        N, H, W, _ = x_shape
-        F = kernel_rows.shape[1]
-        loop = direct_loops.backward_weights
         elements = dy.size * 9
-        sums = loop.pick(elements)(xp, dy, y, relu, SH, SW, threads_for(elements))
-        dkernel = sums[:9].astype(dtype).reshape(3, 3, 1, F)
-        dbias = sums[9].astype(dtype) if has_bias else None
+        sums = direct_loops.backward_weights.pick(elements)(xp, dy, y, relu, SH, SW,
+                                                            threads_for(elements))
         dx = None
         if need_input_grad:
             dxp = np.empty(xp.shape, dtype=dtype)
             direct_loops.backward_input.pick(elements)(dy, y, relu, kernel_rows, SH, SW, dxp)
-            dx = np.ascontiguousarray(dxp[:, top:top + H, left:left + W]).reshape(x_shape)
-        return dx, dkernel, dbias
+            dx = _crop(dxp, pads, x_shape)
+        return (dx, *_direct_gradients(sums, has_bias, dtype))
 
     if cache[0] == "winograd":
         _, state, has_bias, relu, y = cache
@@ -349,21 +364,16 @@ def conv2d_relu_max_pool2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.n
         - 2``, equal to the unfused layers' output bit for bit; the cache goes to
         :func:`conv2d_relu_max_pool2d_backward`.
     """
-    dtype = _float_dtype(x)
-    x = np.ascontiguousarray(x, dtype=dtype)
-    kernel = np.ascontiguousarray(kernel, dtype=dtype)
+    x, kernel, bias_vector, has_bias = _conv_operands(x, kernel, bias)
     N, H, W, C = x.shape
     F = kernel.shape[3]
-    has_bias = bias is not None
-    bias_vector = (np.ascontiguousarray(bias, dtype=dtype) if has_bias
-                   else np.zeros(F, dtype=dtype))
     if C != 1:
         y, winner, state = winograd.forward_relu_max_pool(x, kernel, bias_vector, pads)
         return y, ("winograd", state, has_bias, y, winner)
     OH, OW = padded_output_hw(H, W, (3, 3), (1, 1), pads)
     xp = np.pad(x[..., 0], ((0, 0), *pads))
     kernel_rows = kernel.reshape(9, F)
-    y = np.empty((N, OH // 2, OW // 2, F), dtype=dtype)
+    y = np.empty((N, OH // 2, OW // 2, F), dtype=x.dtype)
     winner = np.empty(y.shape, dtype=np.int8)
     direct_loops.forward_relu_pool.pick(y.size * 36)(xp, kernel_rows, bias_vector, y, winner)
     return y, ("direct", (xp, kernel_rows, x.shape, pads), has_bias, y, winner)
@@ -383,20 +393,15 @@ def conv2d_relu_max_pool2d_backward(dy: np.ndarray, cache: tuple, need_input_gra
                                                                  need_input_grad)
         return dx, dkernel, (bias_sums.astype(dtype) if has_bias else None)
     xp, kernel_rows, x_shape, pads = state
-    F = kernel_rows.shape[1]
     elements = dy.size * 36
     sums = direct_loops.backward_weights_pool.pick(elements)(xp, dy, y, winner,
                                                              threads_for(elements))
-    dkernel = sums[:9].astype(dtype).reshape(3, 3, 1, F)
-    dbias = sums[9].astype(dtype) if has_bias else None
     dx = None
     if need_input_grad:
-        (top, _), (left, _) = pads
-        _, H, W, _ = x_shape
         dxp = np.empty(xp.shape, dtype=dtype)
         direct_loops.backward_input_pool.pick(elements)(dy, y, winner, kernel_rows, dxp)
-        dx = np.ascontiguousarray(dxp[:, top:top + H, left:left + W]).reshape(x_shape)
-    return dx, dkernel, dbias
+        dx = _crop(dxp, pads, x_shape)
+    return (dx, *_direct_gradients(sums, has_bias, dtype))
 
 
 # --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from minicnn.kernels.numba_conv_loops import source_index
 from minicnn.kernels.numba_parallel import parallel_loop
 
 
@@ -282,17 +283,15 @@ def _avg_pool_backward_row(dy, KH, KW, SH, SW, top, left, task, dx):
         out = dx[n, p, q]
         out[:] = 0.0
         for kh in range(KH):
-            t = p + top - kh
-            if t < 0 or t % SH != 0 or t // SH >= OH:
+            i = source_index(p, top, kh, SH, OH)
+            if i < 0:
                 continue
-            i = t // SH
             # Real rows of output row i's window.
             rows = min(i * SH - top + KH, H) - max(i * SH - top, 0)
             for kw in range(KW):
-                s = q + left - kw
-                if s < 0 or s % SW != 0 or s // SW >= OW:
+                j = source_index(q, left, kw, SW, OW)
+                if j < 0:
                     continue
-                j = s // SW
                 columns = min(j * SW - left + KW, W) - max(j * SW - left, 0)
                 scale = 1.0 / (rows * columns)
                 grads = dy[n, i, j]

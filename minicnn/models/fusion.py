@@ -48,9 +48,11 @@ class ConvReluMaxPool:
             return None
         conv, pool = layers[index], layers[index + 1]
         supported = getattr(backend, "conv2d_relu_max_pool2d_supported", None)
+        # Inference that keeps each layer's state (visualizations) runs the layers apart.
+        keeps_state = conv.keep_for_backward or pool.keep_for_backward
         if (supported is None or type(conv) is not Conv2D or type(pool) is not MaxPooling2D
                 or conv.activation.name != "relu" or conv.dtype != pool.dtype
-                or not (training or not (conv.keep_for_backward or pool.keep_for_backward))):
+                or (keeps_state and not training)):
             return None
         if not supported(x.shape, conv.kernel.value.shape, conv.strides, conv.pads,
                          pool.pool_size, pool.strides, pool.pads):

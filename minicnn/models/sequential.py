@@ -54,6 +54,8 @@ class Sequential:
         self.compiled = False
         self.stop_training = False
         self.history: History | None = None
+        # The fused steps of the last forward, by the index of their last layer.
+        self._fused_steps: dict[int, ConvReluMaxPool] = {}
         for layer in layers or []:
             self.add(layer)
 
@@ -225,7 +227,7 @@ class Sequential:
             fused = ConvReluMaxPool.find(self.layers, index, x, training, backend)
             if fused is not None:
                 x = fused.forward(x)
-                self._fused_steps[index + 1] = fused   # looked up by its last layer
+                self._fused_steps[index + 1] = fused
                 index += 2
                 continue
             x = layer.forward(x, training)
@@ -251,11 +253,10 @@ class Sequential:
             if not trainable:
                 return None
             first = trainable[0]
-        fused_steps = getattr(self, "_fused_steps", {})
         index = last
         while index >= first:
             layer = self.layers[index]
-            fused = fused_steps.get(index)
+            fused = self._fused_steps.get(index)
             if fused is not None:
                 # Both layers at once: the step's first layer is index - 1.
                 dy = fused.backward(dy, need_input_grad or index - 1 > first)
