@@ -144,7 +144,6 @@ def _float_dtype(x: np.ndarray) -> np.dtype:
     return x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
 
 
-
 # --------------------------------------------------------------------------------------
 # Convolution
 # --------------------------------------------------------------------------------------

@@ -73,15 +73,20 @@ class Conv2D(Layer):
         super().build(input_shape)
         self.output_shape = output_shape
 
+    def fuses_relu(self, training: bool) -> bool:
+        """Whether a forward pass runs the ReLU inside the convolution's kernel.
+
+        In training and in plain inference the ReLU rides on the convolution's bias pass
+        (one memory pass saved, and backward applies the mask with the bias sums).
+        Visualizations (inference that keeps state) need the pre-activation: unfused.
+        """
+        return self.activation.name == "relu" and (training or not self.keep_for_backward)
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         backend = kernels()
         bias = self.bias.value if self.use_bias else None
         fused = getattr(backend, "conv2d_bias_relu_forward", None)
-        # In training and plain inference the ReLU rides on the convolution's bias pass
-        # (one memory pass saved, and backward applies the mask with the bias sums).
-        # Visualizations (inference that keeps state) need the pre-activation: unfused.
-        fuse = (fused is not None and self.activation.name == "relu"
-                and (training or not self.keep_for_backward))
+        fuse = fused is not None and self.fuses_relu(training)
         if fuse:
             y, cache = fused(x, self.kernel.value, bias, self.strides, self.pads)
             z = None

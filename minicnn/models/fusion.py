@@ -48,11 +48,11 @@ class ConvReluMaxPool:
             return None
         conv, pool = layers[index], layers[index + 1]
         supported = getattr(backend, "conv2d_relu_max_pool2d_supported", None)
-        # Inference that keeps each layer's state (visualizations) runs the layers apart.
-        keeps_state = conv.keep_for_backward or pool.keep_for_backward
+        # Only where the convolution fuses its own ReLU (so not in inference that keeps
+        # each layer's state for visualizations), and likewise for the pooling.
         if (supported is None or type(conv) is not Conv2D or type(pool) is not MaxPooling2D
-                or conv.activation.name != "relu" or conv.dtype != pool.dtype
-                or (keeps_state and not training)):
+                or not conv.fuses_relu(training) or (pool.keep_for_backward and not training)
+                or conv.dtype != pool.dtype):
             return None
         if not supported(x.shape, conv.kernel.value.shape, conv.strides, conv.pads,
                          pool.pool_size, pool.strides, pool.pads):
