@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from contextlib import contextmanager
 from types import ModuleType
+from typing import Iterator
 
 from minicnn.kernels import BACKEND_MODULES, allocator
 
@@ -73,3 +75,20 @@ def kernels() -> ModuleType:
                     continue
     assert _active is not None
     return _active
+
+
+@contextmanager
+def using_backend(name: str | None) -> Iterator[str]:
+    """Use the backend ``name`` inside a ``with`` block, then restore the previous one.
+
+    ``with using_backend("numpy") as active: ...``; ``None`` keeps the current backend
+    (and still restores it afterwards).  ``set_backend`` is process-wide: restoring it
+    keeps a library call, a command or a test from changing what runs next.
+    """
+    previous = get_backend_name()
+    if name is not None:
+        set_backend(name)
+    try:
+        yield get_backend_name()
+    finally:
+        set_backend(previous)
