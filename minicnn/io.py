@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import tokenize
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from minicnn.files import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -44,42 +45,6 @@ _DAMAGED_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplemen
 # What rebuilding a model from well-formed arrays with the wrong contents raises.
 _BAD_CONTENT_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError,
                        OverflowError, RecursionError)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
-    """Call ``write(file_object)`` on a temporary file, then move it onto ``path``.
-
-    The rename is atomic on POSIX: readers see either the old file or the complete new
-    one, never a partial write, even if the process is killed at any instant.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                             dir=path.parent)
-    # mkstemp creates the file owner-only (0600); give it the permissions an ordinary
-    # open() would: 0666 less the umask.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    # Persist the rename itself (the directory entry).
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return path
 
 
 def _json_array(value: Any) -> np.ndarray:
