@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minicnn.applications.registry import resolve_model
 from minicnn.kernels.geometry import axis_output_length, resolve_pads
 
 FLOAT32_BYTES = 4
@@ -142,18 +143,12 @@ def _bytes_text(count: int) -> str:
 
 
 def training_step_flops(model, batch: int) -> int:
-    """FLOPs (2 per multiply-add) of one training step on ``batch`` images.
+    """FLOPs (2 per multiply-add) of one training step on ``batch`` images: the one count
+    of :func:`minicnn.flops.training_step_flops` (forward, weight gradients, and input
+    gradients above the first trainable layer)."""
+    from minicnn.flops import training_step_flops as count
 
-    Forward, weight gradients (as many multiply-adds as the forward, for Conv2D and
-    Dense) and input gradients (the same again, except for the first layer, which
-    needs none).
-    """
-    rows = model_arithmetic(model)
-    weighted = [row for row in rows if row.multiply_adds]
-    total = sum(3 * row.multiply_adds for row in weighted)
-    if weighted and rows[0] is weighted[0]:
-        total -= weighted[0].multiply_adds
-    return 2 * batch * total
+    return count(model, batch)
 
 
 def explain_model(model, batch: int = 1, label: str | None = None) -> str:
@@ -205,17 +200,3 @@ def explain_model(model, batch: int = 1, label: str | None = None) -> str:
         f"and input gradients (none for the first layer) = "
         f"{training_step_flops(model, seed_batch) / 1e9:.2f} GFLOP.")
     return "\n".join(line.rstrip() for line in lines)
-
-
-def resolve_model(name_or_path: str):
-    """A model by ``minicnn summary`` name (mnist-convnet, ...) or from a .npz file."""
-    from minicnn.cli import SUMMARY_MODELS, build_summary_model
-
-    if name_or_path in SUMMARY_MODELS:
-        return build_summary_model(name_or_path)
-    if name_or_path.endswith(".npz"):
-        from minicnn.io import load_model
-
-        return load_model(name_or_path, compile=False)
-    raise ValueError(f"explain: {name_or_path!r} is not 'conv', a model name "
-                     f"({', '.join(SUMMARY_MODELS)}) or a model file ending in .npz")
