@@ -25,18 +25,16 @@ def twins(name: str, seed: int = 0):
     random weights: minicnn draws them (Glorot uniform, zero biases, as Keras would),
     Keras receives a copy with ``set_weights``.
 
-    ``name``: "mnist-convnet" or "vgg16-base" (150x150x3 input, no top).
+    ``name``: a name of :data:`minicnn.applications.registry.MODEL_NAMES`
+    ("mnist-convnet", "vgg16-base", ...).
     """
     import minicnn
-    from minicnn.applications import VGG16, mnist_convnet
+    from minicnn.applications.registry import build_model
     from minicnn.interop.keras import keras_reference_model
 
     import_keras()
     minicnn.set_random_seed(seed)
-    builders = {"mnist-convnet": mnist_convnet,
-                "vgg16-base": lambda: VGG16(weights=None, include_top=False,
-                                            input_shape=(150, 150, 3))}
-    model = builders[name]()
+    model = build_model(name)
     keras_model = keras_reference_model(name)
     keras_model.set_weights(model.get_weights())
     return model, keras_model

@@ -9,23 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from minicnn.applications.mnist_models import MNIST_MODELS
-
-SUMMARY_MODELS = ("mnist-convnet", "mnist-dense", "no-max-pool", "vgg16-base")
-
-
-def build_summary_model(name: str):
-    """The minicnn model called ``name`` in ``minicnn summary NAME``."""
-    from minicnn.applications import VGG16, mnist_models
-
-    builders = {
-        "mnist-convnet": mnist_models.mnist_convnet,
-        "mnist-dense": mnist_models.mnist_dense,
-        "no-max-pool": lambda: mnist_models.mnist_no_max_pool(with_head=False),
-        # The seed's convolutional base for 150x150 cats-vs-dogs images.
-        "vgg16-base": lambda: VGG16(weights=None, include_top=False, input_shape=(150, 150, 3)),
-    }
-    return builders[name]()
+from minicnn.applications.registry import MNIST_CLASSIFIERS, MODEL_NAMES, build_model
 
 
 def command_summary(arguments: argparse.Namespace) -> int:
@@ -34,7 +18,7 @@ def command_summary(arguments: argparse.Namespace) -> int:
     Exit status 0 when every row (name, type, output shape, parameters) and every
     total agree, 1 on any mismatch.
     """
-    model = build_summary_model(arguments.name)
+    model = build_model(arguments.name)
     model.summary()
     if not arguments.keras:
         return 0
@@ -135,6 +119,9 @@ def command_explain(arguments: argparse.Namespace) -> int:
                                    channels=arguments.channels, seed=arguments.seed,
                                    show_all=arguments.all))
     else:
+        if arguments.target not in MODEL_NAMES and not arguments.target.endswith(".npz"):
+            raise ValueError(f"explain: {arguments.target!r} is not 'conv', a model name "
+                             f"({', '.join(MODEL_NAMES)}) or a model file ending in .npz")
         print(explain.explain_model(explain.resolve_model(arguments.target),
                                     batch=arguments.batch, label=arguments.target))
     return 0
@@ -146,7 +133,7 @@ def make_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     summary = commands.add_parser("summary", help="print a model's Keras-style summary")
-    summary.add_argument("name", choices=SUMMARY_MODELS)
+    summary.add_argument("name", choices=MODEL_NAMES)
     summary.add_argument("--keras", action="store_true",
                          help="also build the model with Keras, print its summary and a "
                               "row-by-row verdict (exit status 1 on any difference)")
@@ -154,7 +141,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model on a dataset")
     train.add_argument("dataset", choices=["mnist"])
-    train.add_argument("--model", choices=sorted(MNIST_MODELS), default="convnet")
+    train.add_argument("--model", choices=sorted(MNIST_CLASSIFIERS), default="convnet")
     train.add_argument("--epochs", type=int, default=5)
     train.add_argument("--batch-size", type=int, default=None,
                        help="default: 64 for convnets, 128 for the dense model (the seed's)")
@@ -225,7 +212,7 @@ def make_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain", help="the arithmetic of a model layer by layer, or 'conv': one tiny "
                         "convolution step by step")
-    explain.add_argument("target", help="'conv', a model name (" + ", ".join(SUMMARY_MODELS)
+    explain.add_argument("target", help="'conv', a model name (" + ", ".join(MODEL_NAMES)
                          + ") or a model file (.npz)")
     explain.add_argument("--batch", type=int, default=1,
                          help="model: multiply-adds and patch matrices for this batch size")

@@ -199,7 +199,7 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
 
     Args:
         model_name: ``"convnet"``, ``"dense"`` or ``"no-max-pool"`` (see
-            :data:`minicnn.applications.mnist_models.MNIST_MODELS`).
+            :data:`minicnn.applications.registry.MNIST_CLASSIFIERS`).
         epochs: passes over the 60,000 training images (the seed: 5).
         batch_size: default :func:`default_batch_size` (64 convnets, 128 dense).
         optimizer: a name ``compile`` accepts (the seed: ``"rmsprop"``).
@@ -221,11 +221,12 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
         ValueError: unknown model name, bad option values.
     """
     import minicnn
-    from minicnn.applications.mnist_models import MNIST_MODELS
+    from minicnn.applications.registry import MNIST_CLASSIFIERS
     from minicnn.callbacks import BackupAndRestore
 
-    if model_name not in MNIST_MODELS:
-        raise ValueError(f"unknown MNIST model {model_name!r}; expected one of {sorted(MNIST_MODELS)}")
+    if model_name not in MNIST_CLASSIFIERS:
+        raise ValueError(f"unknown MNIST model {model_name!r}; expected one of "
+                         f"{sorted(MNIST_CLASSIFIERS)}")
     batch_size = default_batch_size(model_name) if batch_size is None else batch_size
     out = Path(out)
     # Checked before anything is removed or loaded: a bad value is a one-line error.
@@ -243,7 +244,7 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
     with use_backend(backend) as backend_name:
         if seed is not None:
             minicnn.set_random_seed(seed)
-        model = MNIST_MODELS[model_name]()
+        model = MNIST_CLASSIFIERS[model_name]()
         train, test = load_mnist_arrays(flatten=model_name == "dense")
         if verbose:
             print(f"minicnn: training {model_name} ({model.count_params():,} parameters) on "

@@ -1,4 +1,6 @@
-"""The seed's MNIST models, built exactly as the chapter (and Keras) builds them."""
+"""The chapter's MNIST models, built exactly as the book (and Keras) builds them.
+
+They are named in :mod:`minicnn.applications.registry`."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ def mnist_convnet(classes: int = 10) -> Sequential:
 
 
 def mnist_no_max_pool(with_head: bool = True) -> Sequential:
-    """The seed's model without downsampling: three 3x3 convolutions (55,744 parameters),
+    """The chapter's model without downsampling: three 3x3 convolutions (55,744 parameters),
     plus, for training, Flatten and a Dense 10 softmax head."""
     model = Sequential([
         Input((28, 28, 1)),
@@ -48,5 +50,3 @@ def mnist_dense() -> Sequential:
         Dense(10, activation="softmax"),
     ])
 
-
-MNIST_MODELS = {"convnet": mnist_convnet, "dense": mnist_dense, "no-max-pool": mnist_no_max_pool}

@@ -488,8 +488,9 @@ def format_verdict(verdict: list[dict]) -> str:
 
 # ------------------------------------------------------------------------ Keras reference twins
 def keras_reference_model(name: str):
-    """Keras's own build of a model ``minicnn summary NAME`` knows, made independently
-    of minicnn (so comparing the two checks minicnn, not the bridge)."""
+    """Keras's own build of the model called ``name`` in
+    :data:`minicnn.applications.registry.MODEL_NAMES`, made independently of minicnn
+    (so comparing the two checks minicnn, not the bridge)."""
     keras = _import_keras()
     layers = keras.layers
     if name == "mnist-convnet":
@@ -518,4 +519,17 @@ def keras_reference_model(name: str):
     if name == "vgg16-base":
         return keras.applications.VGG16(weights=None, include_top=False,
                                         input_shape=(150, 150, 3))
+    if name == "cats-dogs-convnet":
+        blocks = []
+        for filters in (32, 64, 128, 128):
+            blocks += [layers.Conv2D(filters, (3, 3), activation="relu"),
+                       layers.MaxPooling2D((2, 2))]
+        return keras.Sequential([
+            keras.Input((150, 150, 3)),
+            *blocks,
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(512, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ])
     raise ValueError(f"no Keras reference model called {name!r}")
