@@ -7,7 +7,7 @@
 from minicnn import (activations, callbacks, initializers, layers, losses, metrics, models,
                      optimizers, utils)
 from minicnn.backend import available_backends, get_backend_name, set_backend
-from minicnn.io import load_model
+from minicnn.models.loading import load_model
 from minicnn.layers import Input
 from minicnn.models import Sequential
 from minicnn.random import set_random_seed

@@ -1,8 +1,9 @@
 """The one place where the kernel backend is chosen.
 
 ``minicnn.set_backend("numba" | "numpy" | "reference")`` or the environment variable
-``MINICNN_BACKEND`` picks the module in :mod:`minicnn.kernels` that layers call.  The
-default is the fastest one that imports: numba, then numpy.
+``MINICNN_BACKEND`` picks the module in :mod:`minicnn.kernels` that layers call,
+through the contract's :class:`~minicnn.kernels.KernelBackend`.  The default is the
+fastest one that imports: numba, then numpy.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from __future__ import annotations
 import importlib
 import os
 from contextlib import contextmanager
-from types import ModuleType
 from typing import Iterator
 
-from minicnn.kernels import BACKEND_MODULES, allocator
+from minicnn.kernels import BACKEND_MODULES, KernelBackend, allocator
 
 _DEFAULT_ORDER = ("numba", "numpy")
-_active: ModuleType | None = None
-_active_name: str | None = None
+_active: KernelBackend | None = None
 
 
 def available_backends() -> list[str]:
@@ -39,7 +38,7 @@ def set_backend(name: str) -> None:
         ValueError: ``name`` is not one of "numba", "numpy", "reference", or its module
             cannot be imported here (numba missing).
     """
-    global _active, _active_name
+    global _active
     if name not in BACKEND_MODULES:
         raise ValueError(
             f"unknown backend {name!r}; expected one of {sorted(BACKEND_MODULES)}")
@@ -50,18 +49,16 @@ def set_backend(name: str) -> None:
     # Every backend's arrays are allocated and freed once per step: keep the freed
     # blocks in the heap instead of returning them to the kernel (see allocator).
     allocator.keep_freed_memory()
-    _active, _active_name = module, name
+    _active = KernelBackend(name, module)
 
 
 def get_backend_name() -> str:
     """Name of the active backend (resolving the default on first use)."""
-    kernels()
-    assert _active_name is not None
-    return _active_name
+    return kernels().name
 
 
-def kernels() -> ModuleType:
-    """The active kernel module; layers call ``kernels().conv2d_forward(...)``."""
+def kernels() -> KernelBackend:
+    """The active backend; layers call ``kernels().conv2d_forward(...)``."""
     if _active is None:
         requested = os.environ.get("MINICNN_BACKEND")
         if requested:

@@ -1,4 +1,6 @@
-"""Saving and loading models: one ``.npz`` file with the architecture and the weights.
+"""The model file: one ``.npz`` with the architecture and the weights, written and read.
+
+Rebuilding a model from it is :func:`minicnn.models.loading.load_model`.
 
 File layout (a NumPy ``.npz``, readable with ``allow_pickle=False`` -- no code runs on load):
 
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from minicnn import losses, optimizers
 from minicnn.files import atomic_write
 
 FORMAT_VERSION = 1
@@ -43,7 +46,7 @@ _DAMAGED_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplemen
                            zlib.error, EOFError, OSError, ValueError, KeyError, SyntaxError,
                            tokenize.TokenError, MemoryError, OverflowError)
 # What rebuilding a model from well-formed arrays with the wrong contents raises.
-_BAD_CONTENT_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError,
+BAD_CONTENT_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError,
                        OverflowError, RecursionError)
 
 
@@ -63,7 +66,9 @@ def save_model(model, path: str | os.PathLike, extra: dict | None = None,
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"model files end in .npz, received {str(path)!r}")
-    model._require_built("save")
+    if not model.built:
+        raise ValueError(f"Model {model.name!r} has not been built: there are no weights to "
+                         f"save yet (give it an input shape or call it on data first)")
     arrays: dict[str, np.ndarray] = {
         "format_version": np.array(FORMAT_VERSION),
         "model_config": _json_array(model.get_config()),
@@ -71,8 +76,6 @@ def save_model(model, path: str | os.PathLike, extra: dict | None = None,
     for index, value in enumerate(model.get_weights()):
         arrays[f"weight_{index:05d}"] = value
     if include_optimizer and model.optimizer is not None:
-        from minicnn import losses, optimizers
-
         arrays["compile_config"] = _json_array({
             "optimizer": optimizers.serialize(model.optimizer),
             "loss": losses.serialize(model.loss),
@@ -140,72 +143,8 @@ def read_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _parse_json(arrays: dict[str, np.ndarray], key: str, path) -> Any:
+def parse_json_entry(arrays: dict[str, np.ndarray], key: str, path) -> Any:
     try:
         return json.loads(str(arrays[key]))
     except (json.JSONDecodeError, TypeError, RecursionError) as error:
         raise ModelFileError(f"{str(path)!r}: entry {key!r} is not valid JSON: {error}") from error
-
-
-def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 (Keras's name)
-    """Rebuild the model saved at ``path``: architecture, weights, and (when saved)
-    the compiled loss, metrics and optimizer state.
-
-    Raises:
-        ModelFileError: the file is missing, truncated, corrupted, of a newer format
-            version, not a model, or its contents do not make a valid model (an
-            unknown layer class, bad layer arguments, weights of the wrong shapes).
-    """
-    arrays = read_model_file(path)
-    try:
-        return _model_from_arrays(arrays, path, compile)
-    except ModelFileError:
-        raise
-    except _BAD_CONTENT_ERRORS as error:
-        # A layer refusing its saved arguments, set_weights refusing a shape, ...:
-        # the file is damaged (or was edited), which is what the caller must hear.
-        raise ModelFileError(
-            f"{str(path)!r}: its contents do not make a valid minicnn model "
-            f"({type(error).__name__}: {error})") from error
-
-
-def _model_from_arrays(arrays: dict[str, np.ndarray], path, compile: bool):  # noqa: A002
-    from minicnn import layers as layers_module
-    from minicnn.models.sequential import Sequential
-
-    config = _parse_json(arrays, "model_config", path)
-    try:
-        model = Sequential(name=config["name"])
-        if config.get("input_shape") is not None:
-            model.add(layers_module.Input(tuple(config["input_shape"])))
-        for entry in config["layers"]:
-            cls = layers_module.LAYER_CLASSES.get(entry["class_name"])
-            if cls is None:
-                raise ModelFileError(
-                    f"{str(path)!r}: unknown layer class {entry['class_name']!r}; known: "
-                    f"{sorted(layers_module.LAYER_CLASSES)}")
-            layer_config = dict(entry["config"])
-            if model.layers or config.get("input_shape") is not None:
-                layer_config.pop("input_shape", None)
-            model.add(cls(**layer_config))
-    except (KeyError, TypeError) as error:
-        raise ModelFileError(f"{str(path)!r}: malformed model_config: {error!r}") from error
-    weight_names = sorted(name for name in arrays if name.startswith("weight_"))
-    model.set_weights([arrays[name] for name in weight_names])
-    if compile and "compile_config" in arrays:
-        compile_config = _parse_json(arrays, "compile_config", path)
-        from minicnn import losses, optimizers
-
-        model.compile(optimizer=optimizers.from_config(compile_config["optimizer"]),
-                      loss=losses.from_config(compile_config["loss"]),
-                      metrics=compile_config["metrics"])
-        slot_names = sorted(name for name in arrays if name.startswith("optimizer_slot_"))
-        if slot_names or int(arrays.get("optimizer_iterations", 0)):
-            model.optimizer.set_state(
-                {"iterations": int(arrays["optimizer_iterations"]),
-                 "slots": [arrays[name] for name in slot_names]},
-                model.trainable_weights)
-    model.extra = _parse_json(arrays, "extra_json", path) if "extra_json" in arrays else {}
-    model.extra_arrays = {name[len("extra_array_"):]: value for name, value in arrays.items()
-                          if name.startswith("extra_array_")}
-    return model

@@ -287,7 +287,7 @@ class RMSprop(Optimizer):
         dtype = value.dtype.type
         rho, one_minus_rho = dtype(self.rho), dtype(1 - self.rho)
         velocity = slots["velocity"]
-        compiled = getattr(kernels(), "rmsprop_update", None)
+        compiled = kernels().rmsprop_update
         if (compiled is not None and not self.centered and self.momentum == 0
                 and value.flags.c_contiguous and gradient.flags.c_contiguous):
             # The same operations in one compiled pass (bit for bit the lines below).

@@ -222,14 +222,14 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
 @pytest.mark.skipif("numba" not in minicnn.available_backends(), reason="needs numba")
 def test_fused_first_layer_trains_like_the_separate_layers(monkeypatch):
     """Sequential runs Conv2D(relu)+MaxPooling2D as one kernel under numba; same results."""
-    from minicnn.models import fusion
+    from minicnn.models import steps
 
     rng = np.random.default_rng(4)
     x = rng.random((64, 28, 28, 1), dtype=np.float32)
     y = to_categorical(rng.integers(0, 10, 64), 10)
 
     def train(fused: bool):
-        monkeypatch.setattr(fusion, "ENABLED", fused)
+        monkeypatch.setattr(steps, "FUSION_ENABLED", fused)
         minicnn.set_backend("numba")
         minicnn.set_random_seed(3)
         model = mnist_convnet()
@@ -240,8 +240,11 @@ def test_fused_first_layer_trains_like_the_separate_layers(monkeypatch):
         return model, first_output
 
     fused_model, fused_output = train(True)
-    assert list(fused_model._fused_steps) == [1, 3]       # both conv + pool pairs, fused
+    fused_steps = [step.name for step in fused_model.plan_steps(x.shape, training=True)]
+    assert fused_steps[:2] == ["conv2d + max_pooling2d", "conv2d_1 + max_pooling2d_1"]
     plain_model, plain_output = train(False)
+    plain_steps = [step.name for step in plain_model.plan_steps(x.shape, training=True)]
+    assert len(plain_steps) == len(plain_model.layers)
     np.testing.assert_array_equal(fused_output, plain_output)
     for fused_weight, plain_weight in zip(fused_model.get_weights(), plain_model.get_weights()):
         assert_close(fused_weight, plain_weight, rtol=1e-4, atol=1e-5, what="weights")

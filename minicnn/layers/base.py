@@ -86,6 +86,14 @@ class Layer:
     def backward(self, dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         raise NotImplementedError
 
+    def release_backward_state(self) -> None:
+        """Forget what the last ``forward`` kept for ``backward``.
+
+        A fused step that ran this layer inside one kernel with its neighbour calls it:
+        the layer's own state would be stale, and its arrays are freed sooner.
+        """
+        self._cache = None
+
     def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Build on first use, then ``forward``: ``layer(x)`` as in Keras."""
         x = np.asarray(x)

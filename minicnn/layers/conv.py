@@ -85,7 +85,7 @@ class Conv2D(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         backend = kernels()
         bias = self.bias.value if self.use_bias else None
-        fused = getattr(backend, "conv2d_bias_relu_forward", None)
+        fused = backend.conv2d_bias_relu_forward
         fuse = fused is not None and self.fuses_relu(training)
         if fuse:
             y, cache = fused(x, self.kernel.value, bias, self.strides, self.pads)
@@ -117,10 +117,19 @@ class Conv2D(Layer):
 
     def _backward_kernels(self, gradient: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
         dx, dkernel, dbias = kernels().conv2d_backward(gradient, self._cache, need_input_grad)
+        self.set_gradients(dkernel, dbias)
+        return dx
+
+    def set_gradients(self, dkernel: np.ndarray, dbias: np.ndarray | None) -> None:
+        """Store d loss / d kernel ``(KH, KW, C, F)`` and d loss / d bias ``(F,)``.
+
+        ``backward`` calls it; so does a fused step that computed this layer's
+        gradients inside one kernel with the layer after it
+        (:class:`minicnn.models.steps.ConvReluMaxPoolStep`).
+        """
         self.kernel.grad = dkernel
         if self.use_bias:
             self.bias.grad = dbias
-        return dx
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters,

@@ -43,15 +43,12 @@ def Input(shape, name: str | None = None, dtype: str = "float32") -> InputLayer:
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for ``a`` ``(..., K)`` and 2-D ``b`` ``(K, N)``, by the backend's GEMM if it has one.
+    """``a @ b`` for ``a`` ``(..., K)`` and 2-D ``b`` ``(K, N)``, by the backend's GEMM.
 
     The numba backend multiplies on the calling thread (see its ``matmul``); the
-    others leave it to NumPy.
+    others leave it to NumPy (the contract's fallback, :mod:`minicnn.kernels`).
     """
-    backend_matmul = getattr(kernels(), "matmul", None)
-    if backend_matmul is None:
-        return a @ b
-    product = backend_matmul(a.reshape(-1, a.shape[-1]), b)
+    product = kernels().matmul(a.reshape(-1, a.shape[-1]), b)
     return product.reshape(a.shape[:-1] + (b.shape[-1],))
 
 

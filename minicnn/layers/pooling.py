@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from minicnn.backend import kernels
+from minicnn.kernels import KernelBackend
 from minicnn.kernels.geometry import output_hw, resolve_pads
 from minicnn.layers.base import Layer, Shape, normalize_padding, normalize_pair, require_rank
 
@@ -21,9 +24,6 @@ class _Pooling2D(Layer):
     Shapes: input (N, H, W, C), output (N, OH, OW, C) with
     ``OH = (H - PH) // SH + 1`` for "valid" and ``OH = ceil(H / SH)`` for "same".
     """
-
-    forward_kernel = ""
-    backward_kernel = ""
 
     def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", **kwargs) -> None:
         super().__init__(**kwargs)
@@ -47,16 +47,21 @@ class _Pooling2D(Layer):
                                  self.strides, self.padding)
         super().build(input_shape)
 
+    def _kernels(self, backend: KernelBackend) -> tuple[Callable, Callable]:
+        """This pooling's (forward, backward) kernels in ``backend``."""
+        raise NotImplementedError
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        y, cache = getattr(kernels(), self.forward_kernel)(
-            x, self.pool_size, self.strides, self.pads)
+        forward_kernel, _ = self._kernels(kernels())
+        y, cache = forward_kernel(x, self.pool_size, self.strides, self.pads)
         self._cache = cache if self.keep_for_backward else None
         return y
 
     def backward(self, dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         if not need_input_grad:
             return None
-        return getattr(kernels(), self.backward_kernel)(dy, self._cache)
+        _, backward_kernel = self._kernels(kernels())
+        return backward_kernel(dy, self._cache)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "pool_size": list(self.pool_size),
@@ -69,8 +74,8 @@ class MaxPooling2D(_Pooling2D):
     The gradient flows only to the window's maximum (the first one on ties).
     """
 
-    forward_kernel = "max_pool2d_forward"
-    backward_kernel = "max_pool2d_backward"
+    def _kernels(self, backend: KernelBackend) -> tuple[Callable, Callable]:
+        return backend.max_pool2d_forward, backend.max_pool2d_backward
 
 
 class AveragePooling2D(_Pooling2D):
@@ -79,5 +84,5 @@ class AveragePooling2D(_Pooling2D):
     The gradient is spread evenly: each real cell of a window gets ``dy / count``.
     """
 
-    forward_kernel = "avg_pool2d_forward"
-    backward_kernel = "avg_pool2d_backward"
+    def _kernels(self, backend: KernelBackend) -> tuple[Callable, Callable]:
+        return backend.avg_pool2d_forward, backend.avg_pool2d_backward

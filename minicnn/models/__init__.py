@@ -1,6 +1,6 @@
 """``from minicnn import models; models.Sequential()`` as in Keras."""
 
-from minicnn.io import load_model
+from minicnn.models.loading import load_model
 from minicnn.models.sequential import Sequential
 from minicnn.models.training import Callback, History, NonFiniteLossError
 

@@ -1,11 +1,12 @@
 """Sequential: a stack of layers with Keras's compile / fit / evaluate / predict.
 
-One training step, the heart of the engine::
+One training step, the heart of the engine (:meth:`Sequential.training_step`)::
 
-    y_pred = layer_L(... layer_1(x))                 forward, keeping what backward needs
+    steps  = plan_steps(layers, ...)                  one per layer, or a fused pair
+    y_pred = step_S(... step_1(x))                    forward, keeping what backward needs
     loss   = loss_fn(y, y_pred)                       mean over the batch
     dy     = d loss / d y_pred                        (or d loss / d logits, see below)
-    for layer in reversed(layers): dy = layer.backward(dy)   parameter grads stored
+    for step in reversed(steps): dy = step.backward(dy)     parameter grads stored
     optimizer.apply_gradients(trainable variables)    in-place update
 
 As Keras 3 does, a softmax (sigmoid) output followed by a categorical (binary)
@@ -24,14 +25,16 @@ from minicnn import losses as losses_module
 from minicnn import metrics as metrics_module
 from minicnn import optimizers as optimizers_module
 from minicnn.backend import kernels
+from minicnn.io import save_model
 from minicnn.layers.base import Layer, Shape
 from minicnn.layers.core import InputLayer
 from minicnn.models.data import ArrayBatches, StreamBatches, is_batch_stream
-from minicnn.models.fusion import ConvReluMaxPool
+from minicnn.models.steps import Step, plan_steps
 from minicnn.models.training import (Callback, History, NonFiniteLossError, check_features,
                                      check_pair, check_positive_int, evaluate_loop, fit_loop,
                                      predict_loop, split_validation)
 from minicnn.naming import auto_name
+from minicnn.summary import print_summary
 from minicnn.variables import Variable
 
 
@@ -54,8 +57,8 @@ class Sequential:
         self.compiled = False
         self.stop_training = False
         self.history: History | None = None
-        # The fused steps of the last forward, by the index of their last layer.
-        self._fused_steps: dict[int, ConvReluMaxPool] = {}
+        # The steps of the last forward pass, which backward runs in reverse.
+        self._steps: list[Step] = []
         for layer in layers or []:
             self.add(layer)
 
@@ -165,8 +168,6 @@ class Sequential:
     # ----------------------------------------------------------------- summary
     def summary(self, line_length: int | None = None, positions=None, print_fn=None) -> None:
         """Print Keras 3's summary table (names, output shapes, parameter counts, totals)."""
-        from minicnn.summary import print_summary
-
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
 
     # --------------------------------------------------------------- compile
@@ -197,7 +198,9 @@ class Sequential:
                 f"You must call compile() before {what}(): the model has no loss or "
                 f"optimizer yet.")
 
-    def _prepare_input(self, x) -> np.ndarray:
+    def prepare_input(self, x) -> np.ndarray:
+        """``x`` checked (finite numbers, the model's input shape) and as an array;
+        builds the model on first use."""
         x = check_features(x, "x")
         if not self.built:
             if not self.layers:
@@ -210,64 +213,48 @@ class Sequential:
                 f"incompatible: expected shape={expected}, found shape={tuple(x.shape)}")
         return x
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run every layer on an already checked batch ``x``.
+    def plan_steps(self, input_shape: Shape, training: bool) -> list[Step]:
+        """The steps a forward pass on a batch of ``input_shape`` runs (see
+        :mod:`minicnn.models.steps`): one per layer, or one for a fused pair."""
+        self._require_built("plan_steps")
+        return plan_steps(self.layers, kernels(), tuple(input_shape), training)
 
-        A Conv2D(relu) followed by a MaxPooling2D runs as one fused kernel where the
-        backend has one (:mod:`minicnn.models.fusion`); ``backward`` then follows the
-        same steps.
-        """
-        backend = kernels()
-        self._fused_steps = {}
-        index = 0
-        while index < len(self.layers):
-            layer = self.layers[index]
-            if x.dtype != layer.dtype:
-                x = layer.check_input(x)
-            fused = ConvReluMaxPool.find(self.layers, index, x, training, backend)
-            if fused is not None:
-                x = fused.forward(x)
-                self._fused_steps[index + 1] = fused
-                index += 2
-                continue
-            x = layer.forward(x, training)
-            index += 1
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Run the model's steps on an already checked batch ``x``; ``backward`` then
+        runs the same steps in reverse."""
+        self._steps = self.plan_steps(x.shape, training)
+        for step in self._steps:
+            x = step.forward(x, training)
         return x
 
     def backward(self, dy: np.ndarray, from_logits: bool = False,
                  need_input_grad: bool = False) -> np.ndarray | None:
-        """Backpropagate ``dy`` (d loss / d output) through every layer, in reverse.
+        """Backpropagate ``dy`` (d loss / d output) through the last forward's steps.
 
         Args:
             dy: gradient at the model output, or at the last layer's pre-activation
                 when ``from_logits`` is True.
             need_input_grad: also return d loss / d x (visualizations use it); otherwise
-                backward stops at the first layer whose parameters are trainable.
+                backward stops at the first step with trainable parameters, which
+                needs no input gradient either.
         Returns:
             d loss / d x when ``need_input_grad``, else None.
         """
-        last = len(self.layers) - 1
+        steps = self._steps
         first = 0
         if not need_input_grad:
-            trainable = [i for i, layer in enumerate(self.layers) if layer.trainable_weights]
+            trainable = [index for index, step in enumerate(steps)
+                         if any(layer.trainable_weights for layer in step.layers)]
             if not trainable:
                 return None
             first = trainable[0]
-        index = last
-        while index >= first:
-            layer = self.layers[index]
-            fused = self._fused_steps.get(index)
-            if fused is not None:
-                # Both layers at once: the step's first layer is index - 1.
-                dy = fused.backward(dy, need_input_grad or index - 1 > first)
-                index -= 2
-                continue
+        last = len(steps) - 1
+        for index in range(last, first - 1, -1):
             need_dx = need_input_grad or index > first
             if index == last and from_logits:
-                dy = layer.backward_from_preactivation(dy, need_dx)
+                dy = steps[index].backward(dy, need_dx, at_preactivation=True)
             else:
-                dy = layer.backward(dy, need_dx)
-            index -= 1
+                dy = steps[index].backward(dy, need_dx)
         return dy
 
     def _loss_and_output_gradient(self, y: np.ndarray, y_pred: np.ndarray):
@@ -282,7 +269,13 @@ class Sequential:
         loss_value, gradient = self.loss.value_and_gradient(y, y_pred)
         return loss_value, gradient, False
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def training_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """One optimizer step on a checked batch: forward, loss, backward, update.
+
+        Returns ``(loss before the update, predictions)``.  Raises
+        :class:`NonFiniteLossError` before any weight changes if the loss or a
+        gradient is not finite.
+        """
         y_pred = self.forward(x, training=True)
         loss_value, gradient, from_logits = self._loss_and_output_gradient(y, y_pred)
         if not np.isfinite(loss_value):
@@ -297,7 +290,7 @@ class Sequential:
         return loss_value, y_pred
 
     @contextmanager
-    def _inference(self) -> Iterator[None]:
+    def inference_mode(self) -> Iterator[None]:
         """Layers keep no backward state while predicting (saves memory on big inputs).
 
         The last layer still keeps its pre-activation: the loss is computed from the
@@ -314,7 +307,7 @@ class Sequential:
                 layer.keep_for_backward = keep
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
-        x = self._prepare_input(x)
+        x = self.prepare_input(x)
         return self.forward(x, training=training)
 
     # ------------------------------------------------------------ public API
@@ -324,7 +317,7 @@ class Sequential:
         if is_batch_stream(x):
             source = StreamBatches(x, steps, "steps")
         else:
-            x = self._prepare_input(x)
+            x = self.prepare_input(x)
             batch_size = check_positive_int(32 if batch_size is None else batch_size,
                                             "batch_size")
             source = ArrayBatches(x, None, batch_size)
@@ -354,21 +347,23 @@ class Sequential:
                                  "(it yields (x, y) batches itself)")
             return StreamBatches(x, steps, steps_argument)
         x, y = check_pair(x, y)
-        x = self._prepare_input(x)
+        x = self.prepare_input(x)
         self._check_targets(y, self.output_shape)
         batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
         return ArrayBatches(x, y, batch_size, shuffle)
 
-    def _check_batch(self, x: np.ndarray, y: np.ndarray | None):
+    def check_batch(self, x: np.ndarray, y: np.ndarray | None):
         """Checks for one batch from a generator: shapes, finiteness, labels."""
         if y is None:
             raise ValueError("the data generator must yield (x, y) batches for training "
                              "and evaluation")
-        x = self._prepare_input(x)
+        x = self.prepare_input(x)
         self._check_targets(y, self.output_shape)
         return x, y
 
-    def _batch_logs(self, y: np.ndarray, y_pred: np.ndarray, loss_value) -> dict[str, float]:
+    def batch_logs(self, y: np.ndarray, y_pred: np.ndarray, loss_value) -> dict[str, float]:
+        """``{"loss": ..., metric name: ...}`` for one batch (the loss is computed when
+        ``loss_value`` is None)."""
         if loss_value is None:
             loss_value, _, _ = self._loss_and_output_gradient(y, y_pred)
         logs = {"loss": float(loss_value)}
@@ -384,10 +379,10 @@ class Sequential:
         """One optimizer step on one batch; returns the loss (and metrics) before the step."""
         self._require_compiled("train_on_batch")
         x, y = check_pair(x, y)
-        x = self._prepare_input(x)
+        x = self.prepare_input(x)
         self._check_targets(y, self.output_shape)
-        loss_value, y_pred = self._train_step(x, y)
-        return _keras_return(self._batch_logs(y, y_pred, loss_value), return_dict)
+        loss_value, y_pred = self.training_step(x, y)
+        return _keras_return(self.batch_logs(y, y_pred, loss_value), return_dict)
 
     def test_on_batch(self, x, y, return_dict: bool = False):
         return self.evaluate(x, y, batch_size=len(np.asarray(x)), verbose=0,
@@ -440,8 +435,6 @@ class Sequential:
     # ----------------------------------------------------------- save / load
     def save(self, path: str) -> None:
         """Write architecture and weights to one ``.npz`` file, atomically."""
-        from minicnn.io import save_model
-
         save_model(self, path)
 
     def get_config(self) -> dict[str, Any]:

@@ -210,13 +210,13 @@ def fit_loop(model, train, *, epochs: int, verbosity: int, callbacks: list[Callb
             callback_list.on_train_batch_begin(step)
             x_batch, y_batch = train.batch(step)
             if not train.resumable:
-                x_batch, y_batch = model._check_batch(x_batch, y_batch)
+                x_batch, y_batch = model.check_batch(x_batch, y_batch)
             try:
-                loss_value, y_pred = model._train_step(x_batch, y_batch)
+                loss_value, y_pred = model.training_step(x_batch, y_batch)
             except NonFiniteLossError as error:
                 callback_list.on_train_end()
                 raise NonFiniteLossError(error.reason, epoch, step, history) from None
-            for name, value in model._batch_logs(y_batch, y_pred, loss_value).items():
+            for name, value in model.batch_logs(y_batch, y_pred, loss_value).items():
                 trackers[name].update(value, len(x_batch))
             position.step = step + 1
             position.sums = {name: (t.total, t.count) for name, t in trackers.items()}
@@ -251,13 +251,13 @@ def evaluate_loop(model, source, verbosity: int) -> dict[str, float]:
     source.start_epoch()
     bar = ProgressBar(source.steps) if verbosity == 1 else None
     trackers = {name: Mean() for name in model.metrics_names}
-    with model._inference():
+    with model.inference_mode():
         for step in range(source.steps):
             x_batch, y_batch = source.batch(step)
             if not source.resumable:
-                x_batch, y_batch = model._check_batch(x_batch, y_batch)
+                x_batch, y_batch = model.check_batch(x_batch, y_batch)
             y_pred = model.forward(x_batch, training=False)
-            for name, value in model._batch_logs(y_batch, y_pred, loss_value=None).items():
+            for name, value in model.batch_logs(y_batch, y_pred, loss_value=None).items():
                 trackers[name].update(value, len(y_pred))
             if bar:
                 bar.update(step + 1, {k: t.result() for k, t in trackers.items()})
@@ -273,11 +273,11 @@ def predict_loop(model, source, verbosity: int) -> np.ndarray:
     source.start_epoch()
     bar = ProgressBar(source.steps) if verbosity == 1 else None
     outputs = []
-    with model._inference():
+    with model.inference_mode():
         for step in range(source.steps):
             x_batch, _ = source.batch(step)
             if not source.resumable:
-                x_batch = model._prepare_input(x_batch)
+                x_batch = model.prepare_input(x_batch)
             outputs.append(model.forward(x_batch, training=False))
             if bar:
                 bar.update(step + 1, {})
