@@ -493,11 +493,11 @@ def test_cli_reports_a_dataset_with_a_bad_checksum_in_one_line(tiny_mnist, tmp_p
 
 
 def test_cli_reports_a_non_finite_loss_in_one_line(monkeypatch, tmp_path, capsys):
-    import minicnn.train_mnist
+    import minicnn.experiments.train_mnist
 
     def diverge(**options):
         raise NonFiniteLossError("the loss is nan", epoch=1, batch=6)
 
-    monkeypatch.setattr(minicnn.train_mnist, "train_mnist", diverge)
+    monkeypatch.setattr(minicnn.experiments.train_mnist, "train_mnist", diverge)
     assert train(tmp_path / "run") == 2
     assert "training stopped at epoch 2, batch 7: the loss is nan" in one_line(capsys)

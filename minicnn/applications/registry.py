@@ -109,7 +109,7 @@ def resolve_model(name_or_path: str | os.PathLike) -> Sequential:
     if text in _BUILDERS:
         return build_model(text)
     if text.endswith(".npz"):
-        from minicnn.io import load_model
+        from minicnn.models import load_model
 
         return load_model(text, compile=False)
     raise ValueError(f"{text!r} is not a model name ({', '.join(MODEL_NAMES)}) or a model "

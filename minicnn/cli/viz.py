@@ -19,8 +19,10 @@ import numpy as np
 VIEWS = ("activations", "filters", "gradcam")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``minicnn viz`` (cli.py calls this)."""
+def register(commands) -> None:
+    """Add ``viz`` to the subparsers object ``commands``."""
+    parser = commands.add_parser("viz", help="look inside a trained model: activations, filter "
+                                             "patterns, Grad-CAM (PNG files)")
     parser.add_argument("view", choices=VIEWS,
                         help="activations: every channel of every Conv2D/pooling output; "
                              "filters: gradient-ascent patterns; gradcam: class heatmap")
@@ -42,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step-size", type=float, default=1.0,
                         help="filters: RMS size of each step in input units (1.0)")
     parser.add_argument("--out", required=True, help="folder for the PNG files")
+    parser.set_defaults(run=run)
 
 
 def _mnist_test_image(index: int) -> tuple[np.ndarray, int]:
@@ -154,8 +157,8 @@ def view_grad_cam(model, image: np.ndarray, source: str, layer: str | None,
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Handler of ``minicnn viz``."""
-    from minicnn.io import load_model
+    """Load the model, pick the image, draw the view."""
+    from minicnn.models import load_model
 
     model = load_model(arguments.model, compile=False)
     if model.input_shape is None or len(model.input_shape) != 4:

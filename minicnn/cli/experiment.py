@@ -1,0 +1,86 @@
+"""``minicnn experiment downsampling|transfer``: studies that compare models (see
+:mod:`minicnn.experiments`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from minicnn.cli.train import BACKENDS
+
+# Options that belong to one study only: {option: (attribute, study)}.
+_STUDY_OPTIONS = {"--variants": ("variants", "downsampling"), "--seed": ("seed", "downsampling"),
+                  "--labeled": ("labeled", "transfer"),
+                  "--pretrain-epochs": ("pretrain_epochs", "transfer"),
+                  "--fine-tune-epochs": ("fine_tune_epochs", "transfer")}
+
+
+def register(commands) -> None:
+    """Add ``experiment`` to the subparsers object ``commands``."""
+    parser = commands.add_parser("experiment", help="run a study that compares models")
+    parser.add_argument("study", choices=["downsampling", "transfer"],
+                        help="downsampling: pooling vs strides vs none on MNIST; transfer: "
+                             "pretrain on digits 0-4, learn 5-9 from a few labeled images")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per model (downsampling: 2; transfer: 30, for scratch "
+                             "and for feature extraction)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="downsampling: 64; transfer: 20")
+    parser.add_argument("--optimizer", default=None, help="downsampling: rmsprop")
+    parser.add_argument("--backend", choices=list(BACKENDS), default=None)
+    parser.add_argument("--out", default=None,
+                        help="default runs/downsampling or runs/transfer")
+    parser.add_argument("--seed", type=int, default=None, help="downsampling only")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        choices=["max-pool", "avg-pool", "strided-conv", "no-downsampling"],
+                        help="downsampling: run only these models (default: all four)")
+    parser.add_argument("--labeled", type=int, default=None,
+                        help="transfer: labeled images of digits 5-9 (default 100)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="one run per seed (transfer: default 0 1 2; downsampling: "
+                             "every model once per seed, the table shows means and ranges)")
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="transfer: epochs of pretraining on digits 0-4 (default 5; "
+                             "1 is already enough); cached in OUT")
+    parser.add_argument("--fine-tune-epochs", type=int, default=None,
+                        help="transfer: epochs of fine-tuning (default: --epochs)")
+    parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
+    parser.set_defaults(run=run)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    """Run the study; refuse the options of the other one."""
+    for option, (attribute, study) in _STUDY_OPTIONS.items():
+        if study != arguments.study and getattr(arguments, attribute) is not None:
+            hint = " (use --seeds)" if option == "--seed" else ""
+            raise ValueError(f"{option} is an option of 'experiment {study}', not of "
+                             f"'experiment {arguments.study}'{hint}")
+    if arguments.study == "transfer":
+        return _run_transfer(arguments)
+    from minicnn.experiments import downsampling
+
+    downsampling.run(epochs=2 if arguments.epochs is None else arguments.epochs,
+                     out=arguments.out or "runs/downsampling", seed=arguments.seed,
+                     seeds=arguments.seeds,
+                     batch_size=64 if arguments.batch_size is None else arguments.batch_size,
+                     optimizer=arguments.optimizer or "rmsprop",
+                     backend=arguments.backend, variants=arguments.variants,
+                     verbose=arguments.verbose)
+    return 0
+
+
+def _run_transfer(arguments: argparse.Namespace) -> int:
+    from minicnn.experiments import transfer
+
+    if arguments.optimizer not in (None, "rmsprop"):
+        raise ValueError(f"experiment transfer uses RMSprop (1e-3, then 1e-4 to fine-tune); "
+                         f"--optimizer {arguments.optimizer!r} is not supported")
+    transfer.run(labeled=100 if arguments.labeled is None else arguments.labeled,
+                 seeds=(0, 1, 2) if arguments.seeds is None else arguments.seeds,
+                 epochs=30 if arguments.epochs is None else arguments.epochs,
+                 fine_tune_epochs=arguments.fine_tune_epochs,
+                 pretrain_epochs=5 if arguments.pretrain_epochs is None
+                 else arguments.pretrain_epochs,
+                 batch_size=20 if arguments.batch_size is None else arguments.batch_size,
+                 out=arguments.out or "runs/transfer", backend=arguments.backend,
+                 verbose=arguments.verbose)
+    return 0
