@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["files"].append(str(path))
 
     out.mkdir(parents=True, exist_ok=True)
-    from minicnn.io import atomic_write
+    from minicnn.files import atomic_write
 
     text = json.dumps(summary, indent=2).encode()
     atomic_write(out / "summary.json", lambda handle: handle.write(text))

@@ -1,7 +1,7 @@
 """Callbacks with Keras's names: ``from minicnn.callbacks import ModelCheckpoint``.
 
 ``Callback`` and ``History`` live in :mod:`minicnn.models.training` with the loop; this
-module adds ModelCheckpoint and BackupAndRestore.
+module adds ModelCheckpoint, BackupAndRestore and EpochTimer (the seconds of every epoch).
 
 ``BackupAndRestore`` makes training survive being killed: after every epoch (or every
 ``save_freq`` batches) it writes one checkpoint file atomically -- weights, optimizer
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from minicnn.models.training import Callback, FitPosition, History
 
 CHECKPOINT_NAME = "checkpoint.npz"
 
-__all__ = ["Callback", "History", "ModelCheckpoint", "BackupAndRestore"]
+__all__ = ["Callback", "History", "ModelCheckpoint", "BackupAndRestore", "EpochTimer"]
 
 
 def _layer_generators(model) -> dict:
@@ -193,3 +194,30 @@ class ModelCheckpoint(Callback):
                       f"to {value:.5f}, saving model to {path}")
             self.best = value
         save_model(self.model, path)
+
+
+class EpochTimer(Callback):
+    """Records the seconds of every epoch: wall clock in ``epoch_seconds``, and the
+    CPU time of this process (all its threads) in ``epoch_cpu_seconds``.
+
+    Measured from ``on_epoch_begin`` to ``on_epoch_end``, so an epoch's time includes
+    its validation pass (when there is one) but not the model building or the test
+    evaluation. The CPU time is kept because on a shared machine the wall clock also
+    counts the time other processes held the cores; CPU time counts only the work done
+    here (and, with several threads, can exceed the wall clock).
+    """
+
+    def __init__(self) -> None:
+        self.epoch_seconds: list[float] = []
+        self.epoch_cpu_seconds: list[float] = []
+        self._started: tuple[float, float] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = (time.perf_counter(), time.process_time())
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._started is not None:
+            wall, cpu = self._started
+            self.epoch_seconds.append(time.perf_counter() - wall)
+            self.epoch_cpu_seconds.append(time.process_time() - cpu)
+            self._started = None

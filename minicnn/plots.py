@@ -3,7 +3,7 @@
 The figures are drawn on ``matplotlib.figure.Figure`` with the Agg canvas directly,
 never through ``pyplot``: no global figure state, no GUI backend picked behind the
 user's back, and it works on machines without a display. Each PNG is rendered into
-memory first and then written with :func:`minicnn.io.atomic_write`, so a reader never
+memory first and then written with :func:`minicnn.files.atomic_write`, so a reader never
 sees half an image.
 """
 
@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from minicnn.io import atomic_write
+from minicnn.files import atomic_write
 
 __all__ = ["plot_training_curves", "plot_bars", "save_figure"]
 

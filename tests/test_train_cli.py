@@ -17,7 +17,8 @@ import pytest
 import minicnn
 from minicnn import cli
 from minicnn.datasets import mnist
-from minicnn.train_mnist import EpochTimer, default_batch_size, train_mnist
+from minicnn.callbacks import EpochTimer
+from minicnn.experiments.train_mnist import default_batch_size, train_mnist
 from tests.helpers import backend_set_to
 
 N_TRAIN, N_TEST = 256, 128

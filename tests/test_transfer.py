@@ -11,7 +11,7 @@ import pytest
 import minicnn
 from minicnn import cli
 from minicnn.experiments import transfer
-from minicnn.train_mnist import use_backend
+from minicnn.backend import using_backend
 from tests.test_train_cli import PNG_MAGIC, synthetic_mnist  # noqa: F401 (a fixture)
 
 
@@ -38,7 +38,7 @@ def test_feature_extraction_freezes_the_base_and_fine_tuning_moves_only_the_last
     rng = np.random.default_rng(0)
     x = rng.random((10, 28, 28, 1), dtype=np.float32)
     y = minicnn.utils.to_categorical(np.arange(10) % 5, 5)
-    with use_backend("numpy"):
+    with using_backend("numpy"):
         minicnn.set_random_seed(3)
         pretrained = transfer.transfer_convnet(5)
         before = [w.copy() for w in pretrained.get_weights()]

@@ -229,7 +229,7 @@ def run_step(step: str, options: dict[str, Any], verbose: int = 2) -> dict[str, 
     """Run one training step; writes OUT/metrics.json and OUT/curves.png."""
     keras = import_keras()
     from minicnn.plots import plot_training_curves
-    from minicnn.train_mnist import write_json
+    from minicnn.files import write_json
 
     for name in ("epochs", "image_size", "batch_size"):
         if options[name] < 1:

@@ -74,6 +74,7 @@ __all__ = [
     "default_cache_dir",
     "fetch",
     "load_data",
+    "load_prepared",
     "read_wheel_pickle",
     "verify",
 ]
@@ -698,3 +699,26 @@ def load_data(
         # Copies, so the full arrays can be freed.
         arrays = {key: value[:size].copy() for key, value in arrays.items()}
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def load_prepared(flatten: bool = False) -> LoadResult:
+    """MNIST prepared as the book prepares it: pixels / 255 in float32, one-hot labels.
+
+    Args:
+        flatten: images as (N, 784) vectors (the dense model) instead of (N, 28, 28, 1).
+    Returns:
+        ``((x_train, y_train), (x_test, y_test))``: x float32 in [0, 1],
+        y float32 one-hot (N, 10). ``MINICNN_MNIST_SUBSET=N`` keeps the first N of each.
+    Raises:
+        DatasetError: see :func:`fetch`.
+    """
+    from minicnn.utils import to_categorical
+
+    (x_train, y_train), (x_test, y_test) = load_data()
+
+    def images(x: np.ndarray) -> np.ndarray:
+        shape = (len(x), 28 * 28) if flatten else (len(x), 28, 28, 1)
+        return x.reshape(shape).astype("float32") / 255
+
+    return ((images(x_train), to_categorical(y_train, 10)),
+            (images(x_test), to_categorical(y_test, 10)))

@@ -235,8 +235,10 @@ def run(epochs: int = 2, out: str | os.PathLike[str] = "runs/downsampling", seed
         ``dense_512_on_unpooled_map``, ``budget``.
     """
     import minicnn
-    from minicnn.io import atomic_write
-    from minicnn.train_mnist import compile_and_fit, load_mnist_arrays, use_backend, write_json
+    from minicnn.backend import using_backend
+    from minicnn.datasets import mnist
+    from minicnn.experiments.train_mnist import compile_and_fit
+    from minicnn.files import atomic_write, write_json
 
     names = list(VARIANTS) if variants is None else list(variants)
     for name in names:
@@ -246,9 +248,9 @@ def run(epochs: int = 2, out: str | os.PathLike[str] = "runs/downsampling", seed
         raise ValueError(f"seeds must be distinct, received {run_seeds}")
     out = Path(out)
     dense_cost = dense_on_unpooled_map_parameters()
-    train, test = load_mnist_arrays(flatten=False)
+    train, test = mnist.load_prepared(flatten=False)
     rows: list[dict[str, Any]] = []
-    with use_backend(backend) as backend_name:
+    with using_backend(backend) as backend_name:
         budget = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
                   "seeds": run_seeds, "backend": backend_name, "train_images": len(train[0]),
                   "test_images": len(test[0]), "minicnn_version": minicnn.__version__,

@@ -143,7 +143,8 @@ def pretrain(source_train: tuple[np.ndarray, np.ndarray],
     import time
 
     import minicnn
-    from minicnn.train_mnist import compile_and_fit, write_json
+    from minicnn.experiments.train_mnist import compile_and_fit
+    from minicnn.files import write_json
 
     key = {"epochs": epochs, "seed": seed, "batch_size": PRETRAIN_BATCH_SIZE,
            "digits": list(SOURCE_DIGITS), "train_images": len(source_train[0]),
@@ -304,9 +305,10 @@ def run(labeled: int = 100, seeds: Sequence[int] = (0, 1, 2), epochs: int = 30,
         ``{"accuracies": {method: [...]}, "margins", "options", "pretraining"}``.
     """
     import minicnn
-    from minicnn.io import atomic_write
+    from minicnn.backend import using_backend
+    from minicnn.datasets import mnist
+    from minicnn.files import atomic_write, write_json
     from minicnn.models.training import check_positive_int
-    from minicnn.train_mnist import load_mnist_arrays, use_backend, write_json
 
     labeled = check_positive_int(labeled, "labeled")
     epochs = check_positive_int(epochs, "epochs")
@@ -320,7 +322,7 @@ def run(labeled: int = 100, seeds: Sequence[int] = (0, 1, 2), epochs: int = 30,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    (x_train, y_train), (x_test, y_test) = load_mnist_arrays(flatten=False)
+    (x_train, y_train), (x_test, y_test) = mnist.load_prepared(flatten=False)
     train_digits, test_digits = y_train.argmax(1), y_test.argmax(1)
     source_train = digit_subset(x_train, train_digits, SOURCE_DIGITS)
     source_test = digit_subset(x_test, test_digits, SOURCE_DIGITS)
@@ -336,7 +338,7 @@ def run(labeled: int = 100, seeds: Sequence[int] = (0, 1, 2), epochs: int = 30,
 
     accuracies: dict[str, list[float]] = {method: [] for method in METHODS}
     per_seed: list[dict[str, Any]] = []
-    with use_backend(backend) as backend_name:
+    with using_backend(backend) as backend_name:
         options = {"labeled": labeled, "seeds": seeds, "epochs": epochs,
                    "fine_tune_epochs": fine_tune_epochs, "pretrain_epochs": pretrain_epochs,
                    "batch_size": batch_size, "learning_rate": learning_rate,

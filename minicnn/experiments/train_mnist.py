@@ -1,6 +1,6 @@
-"""``minicnn train mnist``: the seed's MNIST recipe end to end, measured and saved.
+"""``minicnn train mnist``: the chapter's MNIST recipe end to end, measured and saved.
 
-The recipe (the seed's, and Keras's)::
+The recipe (the book's section 5.1, and Keras's)::
 
     (x_train, y_train), (x_test, y_test) = mnist.load_data()
     x = x.reshape((N, 28, 28, 1)).astype("float32") / 255     # (N, 784) for the dense model
@@ -21,101 +21,54 @@ What a run leaves in ``OUT``:
   with ``resume=True`` continues from it and ends with the same weights, bit for bit, as
   a run never interrupted (same seed and backend). Without ``resume`` it is removed
   first, so a fresh run starts fresh.
+
+:func:`compile_and_fit` is the part the studies in :mod:`minicnn.experiments` share.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from minicnn.backend import using_backend
+from minicnn.callbacks import EpochTimer
+from minicnn.files import write_json
 from minicnn.models.training import Callback
 
-__all__ = ["EpochTimer", "default_batch_size", "load_mnist_arrays", "train_mnist",
-           "compile_and_fit", "write_json", "METRICS_FILE", "MODEL_FILE", "CURVES_FILE",
-           "CHECKPOINT_FILE"]
+__all__ = ["CHECKPOINT_FILE", "CURVES_FILE", "METRICS_FILE", "MODEL_FILE", "compile_and_fit",
+           "default_batch_size", "machine_description", "train_mnist"]
 
 MODEL_FILE = "model.npz"
 CHECKPOINT_FILE = "checkpoint.npz"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.png"
 
-# The seed's batch sizes: 64 for the convnet (chapter 5), 128 for the dense network (chapter 2).
+# The book's batch sizes: 64 for the convnet (chapter 5), 128 for the dense network (chapter 2).
 _DENSE_BATCH_SIZE = 128
 _CONVNET_BATCH_SIZE = 64
 
 
-class EpochTimer(Callback):
-    """Records the seconds of every epoch: wall clock in ``epoch_seconds``, and the
-    CPU time of this process (all its threads) in ``epoch_cpu_seconds``.
-
-    Measured from ``on_epoch_begin`` to ``on_epoch_end``, so an epoch's time includes
-    its validation pass (when there is one) but not the model building or the test
-    evaluation. The CPU time is kept because on a shared machine the wall clock also
-    counts the time other processes held the cores; CPU time counts only the work done
-    here (and, with several threads, can exceed the wall clock).
-    """
-
-    def __init__(self) -> None:
-        self.epoch_seconds: list[float] = []
-        self.epoch_cpu_seconds: list[float] = []
-        self._started: tuple[float, float] | None = None
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._started = (time.perf_counter(), time.process_time())
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self._started is not None:
-            wall, cpu = self._started
-            self.epoch_seconds.append(time.perf_counter() - wall)
-            self.epoch_cpu_seconds.append(time.process_time() - cpu)
-            self._started = None
-
-
 def default_batch_size(model_name: str) -> int:
-    """The seed's batch size for ``model_name``: 128 for ``dense``, 64 for the convnets."""
+    """The book's batch size for ``model_name``: 128 for ``dense``, 64 for the convnets."""
     return _DENSE_BATCH_SIZE if model_name == "dense" else _CONVNET_BATCH_SIZE
-
-
-def load_mnist_arrays(flatten: bool) -> tuple[tuple[np.ndarray, np.ndarray],
-                                              tuple[np.ndarray, np.ndarray]]:
-    """MNIST preprocessed as the seed does: pixels / 255 in float32, one-hot labels.
-
-    Args:
-        flatten: images as (N, 784) vectors (the dense model) instead of (N, 28, 28, 1).
-    Returns:
-        ``((x_train, y_train), (x_test, y_test))``: x float32 in [0, 1],
-        y float32 one-hot (N, 10). ``MINICNN_MNIST_SUBSET=N`` keeps the first N of each.
-    """
-    from minicnn.datasets import mnist
-    from minicnn.utils import to_categorical
-
-    (x_train, y_train), (x_test, y_test) = mnist.load_data()
-
-    def images(x: np.ndarray) -> np.ndarray:
-        shape = (len(x), 28 * 28) if flatten else (len(x), 28, 28, 1)
-        return x.reshape(shape).astype("float32") / 255
-
-    return ((images(x_train), to_categorical(y_train, 10)),
-            (images(x_test), to_categorical(y_test, 10)))
 
 
 def compile_and_fit(model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                     *, epochs: int, batch_size: int, optimizer: str, verbose: int,
                     validation_split: float = 0.0,
                     callbacks: list[Callback] | None = None) -> dict[str, Any]:
-    """Compile ``model`` with the seed's loss, train it, then evaluate it on the test set.
+    """Compile ``model`` with the chapter's loss, train it, then evaluate it on the test set.
 
     Returns:
         ``{"test_loss", "test_accuracy", "epoch_seconds", "seconds_per_epoch",
         "epoch_cpu_seconds", "cpu_seconds_per_epoch", "history"}``; the ``per_epoch``
-        values are means over the epochs (see :class:`EpochTimer`), None when no
-        epoch ran here (a resumed run whose checkpoint was already the last epoch).
+        values are means over the epochs (see :class:`~minicnn.callbacks.EpochTimer`),
+        None when no epoch ran here (a resumed run whose checkpoint was already the
+        last epoch).
     """
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
@@ -138,14 +91,6 @@ def _mean_or_none(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
-    """Write ``data`` as indented JSON, atomically (a reader never sees half a file)."""
-    from minicnn.io import atomic_write
-
-    text = json.dumps(data, indent=2) + "\n"
-    return atomic_write(path, lambda handle: handle.write(text.encode()))
-
-
 def machine_description() -> dict[str, Any]:
     """What the timings depend on: CPU count, platform, NumPy and Numba versions."""
     description: dict[str, Any] = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
@@ -159,35 +104,18 @@ def machine_description() -> dict[str, Any]:
     return description
 
 
-class _Backend:
-    """Use a kernel backend inside a ``with`` block, then restore the previous one.
-
-    ``minicnn.set_backend`` is process-wide; restoring it keeps a library call (or a
-    test) from changing the backend of whatever runs next.
-    """
-
-    def __init__(self, name: str | None) -> None:
-        self.name = name
-        self.previous: str | None = None
-
-    def __enter__(self) -> str:
-        from minicnn.backend import get_backend_name, set_backend
-
-        self.previous = get_backend_name()
-        if self.name is not None:
-            set_backend(self.name)
-        return get_backend_name()
-
-    def __exit__(self, *exc_info: object) -> None:
-        from minicnn.backend import set_backend
-
-        if self.previous is not None:
-            set_backend(self.previous)
-
-
-def use_backend(name: str | None) -> _Backend:
-    """``with use_backend("numpy") as active: ...``; ``None`` keeps the current one."""
-    return _Backend(name)
+def _prepare_out(out: Path, resume: bool) -> bool:
+    """Clear what a fresh run must not reuse; True when a checkpoint will be resumed."""
+    checkpoint = out / CHECKPOINT_FILE
+    resuming = resume and checkpoint.exists()
+    if not resume and checkpoint.exists():
+        checkpoint.unlink()  # a fresh run must not pick up an old run's state
+    # A process killed while writing leaves its temporary file (never a broken
+    # output: the rename is atomic); clear those of the files this function writes.
+    for name in (CHECKPOINT_FILE, MODEL_FILE, METRICS_FILE, CURVES_FILE):
+        for leftover in out.glob(f".{name}.*.tmp") if out.is_dir() else ():
+            leftover.unlink(missing_ok=True)
+    return resuming
 
 
 def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | None = None,
@@ -195,21 +123,21 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
                 out: str | os.PathLike[str] = "runs/mnist", seed: int | None = None,
                 verbose: int = 1, validation_split: float = 0.0, resume: bool = False,
                 checkpoint_every: int | None = None) -> dict[str, Any]:
-    """Train one of the seed's MNIST models, evaluate it on the test set, save everything.
+    """Train one of the chapter's MNIST models, evaluate it on the test set, save everything.
 
     Args:
         model_name: ``"convnet"``, ``"dense"`` or ``"no-max-pool"`` (see
             :data:`minicnn.applications.registry.MNIST_CLASSIFIERS`).
-        epochs: passes over the 60,000 training images (the seed: 5).
+        epochs: passes over the 60,000 training images (the book: 5).
         batch_size: default :func:`default_batch_size` (64 convnets, 128 dense).
-        optimizer: a name ``compile`` accepts (the seed: ``"rmsprop"``).
+        optimizer: a name ``compile`` accepts (the book: ``"rmsprop"``).
         backend: ``"numba"``, ``"numpy"`` or ``"reference"``; default the active one.
             The previous backend is restored afterwards.
         out: folder for ``model.npz``, ``metrics.json`` and ``curves.png``.
         seed: makes the run repeatable (weights, shuffling) via ``set_random_seed``.
         verbose: 1 a live progress bar and one line per epoch, 2 one line per epoch, 0 quiet.
         validation_split: fraction of the training images held out (the last ones,
-            as Keras) to plot validation curves; 0 (the seed's choice) trains on all.
+            as Keras) to plot validation curves; 0 (the book's choice) trains on all.
         resume: continue from ``out/checkpoint.npz`` when it exists (else start
             fresh); without it an existing checkpoint is removed before training.
             Resume with the same options (batch size, model, data) as the first run.
@@ -221,8 +149,9 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
         ValueError: unknown model name, bad option values.
     """
     import minicnn
-    from minicnn.applications.registry import MNIST_CLASSIFIERS
+    from minicnn.applications.registry import MNIST_CLASSIFIERS, build_mnist_classifier
     from minicnn.callbacks import BackupAndRestore
+    from minicnn.datasets import mnist
 
     if model_name not in MNIST_CLASSIFIERS:
         raise ValueError(f"unknown MNIST model {model_name!r}; expected one of "
@@ -232,24 +161,16 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
     # Checked before anything is removed or loaded: a bad value is a one-line error.
     backup = BackupAndRestore(out, save_freq="epoch" if checkpoint_every is None
                               else checkpoint_every, delete_checkpoint=False)
-    checkpoint = out / CHECKPOINT_FILE
-    resuming = resume and checkpoint.exists()
-    if not resume and checkpoint.exists():
-        checkpoint.unlink()  # a fresh run must not pick up an old run's state
-    # A process killed while writing leaves its temporary file (never a broken
-    # output: the rename is atomic); clear those of the files this function writes.
-    for name in (CHECKPOINT_FILE, MODEL_FILE, METRICS_FILE, CURVES_FILE):
-        for leftover in out.glob(f".{name}.*.tmp") if out.is_dir() else ():
-            leftover.unlink(missing_ok=True)
-    with use_backend(backend) as backend_name:
+    resuming = _prepare_out(out, resume)
+    with using_backend(backend) as backend_name:
         if seed is not None:
             minicnn.set_random_seed(seed)
-        model = MNIST_CLASSIFIERS[model_name]()
-        train, test = load_mnist_arrays(flatten=model_name == "dense")
+        model = build_mnist_classifier(model_name)
+        train, test = mnist.load_prepared(flatten=model_name == "dense")
         if verbose:
             print(f"minicnn: training {model_name} ({model.count_params():,} parameters) on "
                   f"{len(train[0]):,} images, backend {backend_name}, batch {batch_size}, "
-                  f"{optimizer}" + (f", resuming from {checkpoint}" if resuming else ""),
+                  f"{optimizer}" + (f", resuming from {out / CHECKPOINT_FILE}" if resuming else ""),
                   flush=True)
         result = compile_and_fit(model, train, test, epochs=epochs, batch_size=batch_size,
                                  optimizer=optimizer, verbose=verbose,
@@ -261,6 +182,8 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
         print(f"test loss: {result['test_loss']:.4f} - test accuracy: {result['test_accuracy']:.4f}"
               f"{timing}", flush=True)
 
+    # Keras's split keeps floor(N * (1 - split)) images for training.
+    kept = int(np.floor(len(train[0]) * (1.0 - validation_split)))
     metrics = {
         "test_accuracy": result["test_accuracy"],
         "test_loss": result["test_loss"],
@@ -278,9 +201,8 @@ def train_mnist(model_name: str = "convnet", epochs: int = 5, batch_size: int | 
         "minicnn_version": minicnn.__version__,
         "seed": seed,
         "parameters": model.count_params(),
-        # Keras's split keeps floor(N * (1 - split)) images for training.
-        "train_images": int(np.floor(len(train[0]) * (1.0 - validation_split))),
-        "validation_images": len(train[0]) - int(np.floor(len(train[0]) * (1.0 - validation_split))),
+        "train_images": kept,
+        "validation_images": len(train[0]) - kept,
         "test_images": len(test[0]),
         "machine": machine_description(),
     }
