@@ -15,23 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from minicnn.cli import data, experiment, explain, summary, train, viz
-
-try:
-    from minicnn.cli import bench
-except ImportError:  # TEMPORARY, until minicnn/cli/bench.py exists: the old bench command
-    from types import SimpleNamespace
-
-    def _register_old_bench(commands) -> None:
-        from minicnn.bench import add_arguments, run_command
-
-        parser = commands.add_parser(
-            "bench", help="time each layer and whole training epochs beside Keras and PyTorch "
-                          "(writes benchmarks/RESULTS.md)")
-        add_arguments(parser)
-        parser.set_defaults(run=run_command)
-
-    bench = SimpleNamespace(register=_register_old_bench)
+from minicnn.cli import bench, data, experiment, explain, summary, train, viz
 
 # In the order ``minicnn --help`` lists them.
 GROUPS = (summary, train, experiment, bench, data, viz, explain)
