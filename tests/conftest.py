@@ -1,12 +1,64 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules, and the rules that make every run repeatable.
+
+* Hypothesis profiles: ``ci`` (derandomized: the same examples on every run, no
+  per-example deadline, which a busy shared machine misses, and the reproduction blob
+  printed on failure) is loaded when the environment variable ``CI`` is set to a true
+  value; ``dev`` (the default) draws new examples each run, also without deadlines.
+  ``HYPOTHESIS_PROFILE=ci`` selects a profile by name.  The profile is loaded here,
+  before any test module builds its own ``settings(...)`` on top of it.
+* Every test starts with minicnn's global generator and NumPy's legacy global generator
+  seeded from the test's own name, so the weights a test initializes never depend on
+  which tests ran before it (or on ``-k`` / ``-x``).
+"""
 
 from __future__ import annotations
 
+import os
+import random
+import sys
+import zlib
 from typing import Iterator
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.helpers import backend_set_to
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None, print_blob=True)
+
+
+def _profile_name() -> str:
+    named = os.environ.get("HYPOTHESIS_PROFILE")
+    if named:
+        return named
+    in_ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return "ci" if in_ci else "dev"
+
+
+settings.load_profile(_profile_name())
+
+
+def seed_for(nodeid: str) -> int:
+    """The seed of one test: a stable function of its id (the same on every run)."""
+    return zlib.crc32(nodeid.encode())
+
+
+@pytest.fixture(autouse=True)
+def _seeded_generators(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Seed minicnn's global generator, NumPy's legacy one and Python's ``random``
+    (and Keras's, when a test module has imported it) before each test."""
+    import minicnn
+
+    seed = seed_for(request.node.nodeid)
+    minicnn.set_random_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.set_random_seed(seed)
+    yield
 
 
 @pytest.fixture
