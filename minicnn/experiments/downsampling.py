@@ -34,6 +34,8 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
+from minicnn.shapes import format_shape
+
 __all__ = ["VARIANTS", "build_variant", "dense_on_unpooled_map_parameters", "run", "format_table"]
 
 JSON_FILE = "downsampling.json"
@@ -117,10 +119,6 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _shape_text(shape: Sequence[int]) -> str:
-    return "x".join(str(size) for size in shape)
-
-
 def _seed_text(seeds: Sequence[int | None]) -> str:
     if list(seeds) == [None]:
         return "one unseeded run"
@@ -162,7 +160,7 @@ def format_table(rows: Sequence[dict[str, Any]], dense_cost: dict[str, Any],
     ]
     for row in rows:
         lines.append(
-            f"| {row['model']} | {row['description']} | {_shape_text(row['feature_map'])} "
+            f"| {row['model']} | {row['description']} | {format_shape(row['feature_map'], 'x')} "
             f"| {row['parameters']:,} | {_accuracy_text(row)} | {row['test_loss']:.4f} "
             f"| {row['seconds_per_epoch']:.1f} | {row['cpu_seconds_per_epoch']:.1f} |")
     h, w, c = dense_cost["feature_map"]

@@ -26,6 +26,7 @@ import numpy as np
 
 from minicnn.applications.registry import resolve_model
 from minicnn.kernels.geometry import axis_output_length, resolve_pads
+from minicnn.shapes import format_shape
 
 FLOAT32_BYTES = 4
 
@@ -45,10 +46,6 @@ class LayerArithmetic:
     work: str                             # how the multiply-adds (or comparisons) count
     patch_matrix: tuple[int, int] | None  # im2col (OH * OW, KH * KW * C) for one image
     parameters: int
-
-
-def _shape_text(shape: tuple) -> str:
-    return "x".join(str(size) for size in shape[1:])
 
 
 def axis_formula(axis: str, length: int, window: int, stride: int, pads: tuple[int, int],
@@ -156,7 +153,7 @@ def explain_model(model, batch: int = 1, label: str | None = None) -> str:
     if batch <= 0:
         raise ValueError(f"--batch must be positive, received {batch}")
     rows = model_arithmetic(model)
-    lines = [f"Model {label or model.name!r}: input {_shape_text(model.input_shape)}, "
+    lines = [f"Model {label or model.name!r}: input {format_shape(model.input_shape[1:], 'x')}, "
              f"{model.count_params():,} parameters, batch N = {batch}", ""]
     header = (f"{'layer':<18} {'output':<12} {'receptive field':<16} {'multiply-adds':>15} "
               f"{'im2col patch matrix':>22}")
@@ -166,7 +163,7 @@ def explain_model(model, batch: int = 1, label: str | None = None) -> str:
                  else f"{row.receptive_field[0]}x{row.receptive_field[1]}")
         patch = ("" if row.patch_matrix is None
                  else f"({batch * row.patch_matrix[0]:,}, {row.patch_matrix[1]:,})")
-        lines.append(f"{row.name:<18} {_shape_text(row.output_shape):<12} {field:<16} "
+        lines.append(f"{row.name:<18} {format_shape(row.output_shape[1:], 'x'):<12} {field:<16} "
                      f"{batch * row.multiply_adds:>15,} {patch:>22}")
     total = sum(row.multiply_adds for row in rows)
     lines.append("-" * len(header))
@@ -174,8 +171,8 @@ def explain_model(model, batch: int = 1, label: str | None = None) -> str:
     lines.append("")
     lines.append("How each number comes out (per image; multiply by N for a batch):")
     for row in rows:
-        lines.append(f"\n{row.name} ({row.kind}): {_shape_text(row.input_shape)} -> "
-                     f"{_shape_text(row.output_shape)}, {row.parameters:,} parameters")
+        lines.append(f"\n{row.name} ({row.kind}): {format_shape(row.input_shape[1:], 'x')} -> "
+                     f"{format_shape(row.output_shape[1:], 'x')}, {row.parameters:,} parameters")
         lines.append(f"  output size      {row.formula}")
         if row.receptive_field is None:
             lines.append("  receptive field  the whole input (every value depends on every pixel)")
@@ -191,7 +188,7 @@ def explain_model(model, batch: int = 1, label: str | None = None) -> str:
                 f"  im2col           patch matrix (N*OH*OW, KH*KW*C) = ({patch_rows:,}, {depth:,}) "
                 f"per image ({_bytes_text(patch_rows * depth * FLOAT32_BYTES)} in float32), "
                 f"@ kernel ({depth:,}, {filters:,}) -> ({patch_rows:,}, {filters:,}) "
-                f"= the output {_shape_text(row.output_shape)}")
+                f"= the output {format_shape(row.output_shape[1:], 'x')}")
     lines.append("")
     lines.append(f"Forward pass: {total:,} multiply-adds per image = {2 * total / 1e6:,.1f} MFLOP.")
     seed_batch = 64

@@ -27,6 +27,7 @@ from minicnn.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout
 from minicnn.layers.base import Layer
 from minicnn.models import Sequential
 from minicnn.naming import to_snake_case
+from minicnn.shapes import format_shape
 
 # Every minicnn layer class, by the class name Keras uses for the same layer.
 _MINICNN_CLASSES: dict[str, type[Layer]] = {
@@ -405,8 +406,6 @@ def load_weights(model: Sequential, path: str | os.PathLike) -> None:
 def keras_summary_rows(keras_model) -> list[tuple[str, str, str]]:
     """(``name (Type)``, output shape, parameter count) per Keras layer, formatted as
     :func:`minicnn.summary.summary_rows` formats minicnn's."""
-    from minicnn.summary import format_shape
-
     rows = []
     for layer in keras_model.layers:
         shape = tuple(layer.output.shape)
