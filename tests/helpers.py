@@ -1,4 +1,5 @@
-"""The one comparison helper every test uses, and central-difference gradients.
+"""The one comparison helper every test uses (and its weight-list forms), and
+central-difference gradients.
 
 Tolerances are explicit at every call site: float64 gradient checks use tight ones,
 float32 comparisons with Keras use ones sized to float32 round-off.
@@ -36,6 +37,42 @@ def assert_close(actual, expected, *, rtol: float, atol: float, what: str = "val
             f"{what}: {int(np.sum(difference > allowed))} of {difference.size} elements differ; "
             f"worst at {worst}: actual {actual[worst]!r}, expected {expected[worst]!r} "
             f"(max abs diff {difference.max():.3e}, rtol={rtol}, atol={atol})")
+
+
+def _weight_lists(actual, expected, what: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    actual = [np.asarray(weight) for weight in actual]
+    expected = [np.asarray(weight) for weight in expected]
+    assert len(actual) == len(expected), (
+        f"{what}: {len(actual)} weights, expected {len(expected)} "
+        f"(shapes {[w.shape for w in actual]} vs {[w.shape for w in expected]})")
+    assert len(expected) > 0, f"{what}: nothing to compare (empty weight lists)"
+    return actual, expected
+
+
+def assert_weights_close(actual, expected, *, rtol: float, atol: float,
+                         what: str = "weights", names=None) -> None:
+    """Two weight lists (``get_weights()`` order) agree: same length, and each pair of
+    arrays has the same shape and is within ``atol + rtol * |expected|`` elementwise.
+
+    ``names`` (optional) labels each weight in a failure message.
+    """
+    actual, expected = _weight_lists(actual, expected, what)
+    for index, (ours, theirs) in enumerate(zip(actual, expected)):
+        label = names[index] if names is not None else f"weight {index}"
+        assert_close(ours, theirs, rtol=rtol, atol=atol, what=f"{what}: {label}")
+
+
+def assert_weights_equal(actual, expected, *, what: str = "weights", names=None) -> None:
+    """Two weight lists are identical bit for bit: same length, dtypes, shapes, values."""
+    actual, expected = _weight_lists(actual, expected, what)
+    for index, (ours, theirs) in enumerate(zip(actual, expected)):
+        label = names[index] if names is not None else f"weight {index}"
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape, (
+            f"{what}: {label} is {ours.dtype} {ours.shape}, expected {theirs.dtype} {theirs.shape}")
+        if not np.array_equal(ours, theirs, equal_nan=False) or ours.tobytes() != theirs.tobytes():
+            differ = int(np.sum(ours != theirs))
+            raise AssertionError(f"{what}: {label} differs in {differ} of {ours.size} elements "
+                                 f"(max abs diff {np.max(np.abs(ours.astype(np.float64) - theirs.astype(np.float64))):.3e})")
 
 
 def numerical_gradient(function: Callable[[], float], array: np.ndarray,

@@ -10,6 +10,7 @@ from minicnn import layers
 from minicnn.callbacks import BackupAndRestore, ModelCheckpoint
 from minicnn.models import Callback, NonFiniteLossError
 from minicnn.utils import to_categorical
+from tests.helpers import assert_weights_equal
 
 
 def make_model(seed: int = 0) -> minicnn.Sequential:
@@ -64,8 +65,8 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, save_fre
     resumed = make_model(seed=99)
     history = resumed.fit(x, y, epochs=3, batch_size=16, verbose=0,
                           callbacks=[BackupAndRestore(tmp_path, save_freq=save_freq)])
-    for a, b in zip(resumed.get_weights(), reference.get_weights()):
-        assert np.array_equal(a, b), "resumed weights differ from the uninterrupted run"
+    assert_weights_equal(resumed.get_weights(), reference.get_weights(),
+                         what="resumed run vs uninterrupted run")
     assert history.history == expected_history
     assert not (tmp_path / "checkpoint.npz").exists()  # deleted after a finished run
 

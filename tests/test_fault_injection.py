@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 import minicnn
+from tests.helpers import assert_weights_equal
 
 pytestmark = [
     pytest.mark.slow,
@@ -238,9 +239,8 @@ def test_training_killed_at_random_moments_resumes_to_the_same_weights(tmp_path:
     trainer.run(out, "--checkpoint-every", "1", "--resume")
     resumed = minicnn.load_model(out / "model.npz")
     expected = minicnn.load_model(reference / "model.npz")
-    for index, (a, b) in enumerate(zip(resumed.get_weights(), expected.get_weights())):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        assert np.array_equal(a, b), f"weight {index} differs from the uninterrupted run"
+    assert_weights_equal(resumed.get_weights(), expected.get_weights(),
+                         what="killed and resumed run vs uninterrupted run")
     np.testing.assert_array_equal(resumed.optimizer.get_state()["slots"][0],
                                   expected.optimizer.get_state()["slots"][0])
     metrics = json.loads((out / "metrics.json").read_text())
@@ -266,12 +266,12 @@ def test_a_fresh_run_removes_an_old_checkpoint_and_resume_continues(tmp_path: Pa
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resumed"] is True and metrics["epoch_seconds"] == []
     assert metrics["seconds_per_epoch"] is None and len(metrics["history"]["loss"]) == 1
-    for a, b in zip(minicnn.load_model(out / "model.npz").get_weights(), first):
-        assert np.array_equal(a, b)
+    assert_weights_equal(minicnn.load_model(out / "model.npz").get_weights(), first,
+                         what="model.npz after a resume of a finished run")
     # A fresh run (no --resume) starts over: its first-epoch weights equal the first run's.
     (out / ".checkpoint.npz.leftover.tmp").write_bytes(b"half a checkpoint")
     trainer.run(out, "--epochs", "1")
     assert json.loads((out / "metrics.json").read_text())["resumed"] is False
-    for a, b in zip(minicnn.load_model(out / "model.npz").get_weights(), first):
-        assert np.array_equal(a, b)
+    assert_weights_equal(minicnn.load_model(out / "model.npz").get_weights(), first,
+                         what="a fresh run's model.npz")
     assert {path.name for path in out.iterdir()} == KNOWN_FILES

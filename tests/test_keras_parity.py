@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 import minicnn
 from minicnn import layers, optimizers
-from tests.helpers import FLOAT32_ROUNDOFF, assert_close
+from tests.helpers import FLOAT32_ROUNDOFF, assert_close, assert_weights_close
 
 pytestmark = [pytest.mark.keras,
               # Keras 3 converting its variables with NumPy 2 (not ours to fix).
@@ -190,9 +190,9 @@ def test_train_on_batch_matches_keras_for_every_optimizer(architecture, seed):
                          what=f"{name}{arguments} loss at step {step} of {spec}")
         adaptive = name != "SGD"
         tolerance = dict(rtol=1e-4, atol=5e-3 * arguments["learning_rate"] if adaptive else 1e-5)
-        for variable, expected in zip(ours.weights, theirs.get_weights()):
-            assert_close(variable.value, expected, **tolerance,
-                         what=f"{variable.name} after 3 {name}{arguments} steps of {spec}")
+        assert_weights_close(ours.get_weights(), theirs.get_weights(), **tolerance,
+                             names=[variable.name for variable in ours.weights],
+                             what=f"after 3 {name}{arguments} steps of {spec}")
 
 
 def test_seed_convnet_rmsprop_steps_match_keras():
@@ -213,6 +213,6 @@ def test_seed_convnet_rmsprop_steps_match_keras():
         y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 16)]
         assert_close(ours.train_on_batch(x, y), theirs.train_on_batch(x, y), **LOSS_ATOL,
                      what="seed convnet loss")
-    for variable, expected in zip(ours.weights, theirs.get_weights()):
-        assert_close(variable.value, expected, rtol=1e-4, atol=5e-3 * 1e-3,
-                     what=f"{variable.name} after 2 RMSprop steps")
+    assert_weights_close(ours.get_weights(), theirs.get_weights(), rtol=1e-4, atol=5e-3 * 1e-3,
+                         names=[variable.name for variable in ours.weights],
+                         what="after 2 RMSprop steps")

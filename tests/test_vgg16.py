@@ -14,7 +14,7 @@ import pytest
 
 from minicnn.applications import VGG16
 from minicnn.applications.vgg16 import preprocess_input
-from tests.helpers import assert_close
+from tests.helpers import assert_close, assert_weights_equal
 
 # Keras 3 converting its variables with NumPy 2 (not ours to fix).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -88,8 +88,8 @@ def test_outputs_equal_keras_on_the_same_weights_and_preprocessed_input(tmp_path
     keras_model.save_weights(tmp_path / "vgg16.weights.h5")
     model = VGG16(weights=str(tmp_path / "vgg16.weights.h5"), include_top=False,
                   input_shape=(32, 32, 3))
-    for ours, expected in zip(model.get_weights(), keras_model.get_weights()):
-        np.testing.assert_array_equal(ours, np.asarray(expected))
+    assert_weights_equal(model.get_weights(), keras_model.get_weights(),
+                         what="VGG16 loaded from Keras's file")
 
     images = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     x = preprocess_input(images)
@@ -109,8 +109,8 @@ def test_legacy_h5_file_loads_as_the_imagenet_files_do(tmp_path):
                                            input_shape=(32, 32, 3))
     keras_model.save(tmp_path / "vgg16.h5")
     model = VGG16(weights=tmp_path / "vgg16.h5", include_top=False, input_shape=(32, 32, 3))
-    for ours, expected in zip(model.get_weights(), keras_model.get_weights()):
-        np.testing.assert_array_equal(ours, np.asarray(expected))
+    assert_weights_equal(model.get_weights(), keras_model.get_weights(),
+                         what="VGG16 loaded from Keras's file")
 
 
 @pytest.mark.keras
