@@ -51,7 +51,7 @@ def register(commands) -> None:
     parser = commands.add_parser(
         "bench", help="time each step of a model's training step (the comparison with "
                       "Keras and PyTorch: python -m benchmarks)",
-        description=__doc__.splitlines()[0])
+        description="Where a training step's time goes, step by step.")
     parser.set_defaults(run=run_layers, **_DEFAULTS)
     what = parser.add_subparsers(dest="what", metavar="{layers}")
     layers = what.add_parser("layers", help="time each step forward and backward")
@@ -84,8 +84,9 @@ def run_layers(arguments: argparse.Namespace) -> int:
     from minicnn.random import set_random_seed
 
     reference = arguments.backend == "reference"
-    batch_size = arguments.batch_size or (1 if reference else 64)
-    repeats = arguments.repeats or (1 if reference else 20)
+    batch_size = arguments.batch_size if arguments.batch_size is not None else (
+        1 if reference else 64)
+    repeats = arguments.repeats if arguments.repeats is not None else (1 if reference else 20)
     warmup = arguments.warmup if arguments.warmup is not None else (0 if reference else 2)
     for option, value in (("--batch-size", batch_size), ("--repeats", repeats)):
         if value < 1:

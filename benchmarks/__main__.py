@@ -1,0 +1,43 @@
+"""``python -m benchmarks COMMAND [options]`` from the repository root.
+
+    all          the machine, every step of the MNIST convnet on every backend, and
+                 training epochs beside Keras and PyTorch; writes benchmarks/RESULTS.md
+                 (and RESULTS.json beside it)
+    kernels      only the per-step section (:mod:`benchmarks.kernels`)
+    end-to-end   only the epochs and predictions (:mod:`benchmarks.end_to_end`)
+    machine      cores, CPU, BLAS and the SGEMM rate, printed as JSON
+    report       re-render RESULTS.md from RESULTS.json, measuring nothing
+
+``python -m benchmarks COMMAND --help`` lists each command's options.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import machine, report, run_all
+
+COMMANDS = ("all", "kernels", "end-to-end", "machine", "report")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if argv else 2
+    command, options = argv[0], argv[1:]
+    if command.startswith("-"):  # options only: everything, as ``minicnn bench`` was
+        command, options = "all", argv
+    if command == "machine":
+        return machine.main(options)
+    if command == "report":
+        return report.main(options)
+    if command in run_all.MEASUREMENTS:
+        return run_all.main(options, what=command)
+    print(f"python -m benchmarks: error: unknown command {command!r} "
+          f"(choose from {', '.join(COMMANDS)})", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
