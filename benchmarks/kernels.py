@@ -22,7 +22,7 @@ REFERENCE_BATCH = 1
 
 
 def _shape_text(shape: Iterable[int]) -> str:
-    from minicnn.summary import format_shape
+    from minicnn.shapes import format_shape
 
     return format_shape(tuple(shape))
 

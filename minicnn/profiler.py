@@ -36,7 +36,7 @@ import numpy as np
 from minicnn.backend import get_backend_name
 from minicnn.flops import (first_trainable_index, layer_flops, predict_flops,
                            training_step_flops)
-from minicnn.summary import format_shape
+from minicnn.shapes import format_shape
 
 __all__ = ["time_calls", "profile_model", "format_profile"]
 
