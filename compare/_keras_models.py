@@ -1,23 +1,12 @@
-"""Helpers shared by the comparison scripts: quiet Keras import, the Keras twins of
-minicnn's models, the same weights in both, and difference statistics."""
+"""Helpers shared by the comparison scripts: the Keras twins of minicnn's models, the
+same weights in both, and difference statistics.  Keras itself comes from the one quiet
+import, ``minicnn.interop.keras.import_keras(require_tensorflow=True)``."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-
-def import_keras():
-    """Import Keras (TensorFlow backend) with TensorFlow's start-up chatter silenced."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(f"the comparisons use Keras's TensorFlow backend, found "
-                           f"{keras.backend.backend()!r} (set KERAS_BACKEND=tensorflow)")
-    return keras
+from minicnn.interop.keras import import_keras
 
 
 def twins(name: str, seed: int = 0):
@@ -32,7 +21,7 @@ def twins(name: str, seed: int = 0):
     from minicnn.applications.registry import build_model
     from minicnn.interop.keras import keras_reference_model
 
-    import_keras()
+    import_keras(require_tensorflow=True)
     minicnn.set_random_seed(seed)
     model = build_model(name)
     keras_model = keras_reference_model(name)

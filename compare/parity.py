@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from compare._keras_models import differences, import_keras, twins
+from compare._keras_models import differences, twins
+from minicnn.interop.keras import import_keras
 
 MODELS = ("mnist-convnet", "vgg16-base")
 
@@ -127,7 +128,7 @@ def keras_step(keras_model, x: np.ndarray, y: np.ndarray, loss_name: str,
     """The same step in Keras: layers called one by one under a ``tf.GradientTape``."""
     import tensorflow as tf
 
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     loss = keras.losses.get(loss_name)
     # A functional model (Keras's VGG16) lists its InputLayer: not a computation.
     chain = [layer for layer in keras_model.layers

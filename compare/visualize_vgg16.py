@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from minicnn.interop.keras import import_keras
 
 ACTIVATION_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                      "block5_conv1")
@@ -53,8 +52,7 @@ def build_vgg16(weights: str, size: int):
 
     ImageNet weights that cannot be had are reported on stderr, then random ones used.
     """
-    import keras
-
+    keras = import_keras(require_tensorflow=True)
     shape = (size, size, 3)
     if weights.lower() == "none":
         return keras.applications.VGG16(weights=None, input_shape=shape), "random"
@@ -81,22 +79,20 @@ def build_vgg16(weights: str, size: int):
 
 def load_picture(path: str, size: int) -> np.ndarray:
     """The image resized to size x size, RGB, float32 in 0..255 (as keras.utils.load_img)."""
-    import keras
-
+    keras = import_keras(require_tensorflow=True)
     return np.asarray(keras.utils.img_to_array(keras.utils.load_img(path, target_size=(size, size))),
                       dtype=np.float32)
 
 
 def keras_activations(model, x: np.ndarray, names) -> dict[str, np.ndarray]:
-    import keras
-
+    keras = import_keras(require_tensorflow=True)
     extractor = keras.Model(model.inputs[0], [model.get_layer(name).output for name in names])
     return {name: np.asarray(value)[0] for name, value in zip(names, extractor(x, training=False))}
 
 
 def keras_grad_cam(model, x: np.ndarray, layer_name: str, class_index: int | None):
     """Keras's Grad-CAM example: the class logit (pre-softmax) against the layer's output."""
-    import keras
+    keras = import_keras(require_tensorflow=True)
     import tensorflow as tf
 
     head = model.layers[-1]
@@ -131,7 +127,7 @@ def keras_filter_patterns(weights_model, layer_names, count: int, steps: int, si
         ``(patterns, base, start)``: ``{layer: [image (size, size, 3), ...]}``, the base
         model and the start image (1, size, size, 3), for the comparison with minicnn.
     """
-    import keras
+    keras = import_keras(require_tensorflow=True)
     import tensorflow as tf
 
     base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
@@ -176,8 +172,7 @@ def top_classes(probabilities: np.ndarray, weights: str, top: int = 3) -> list[s
     names = {}
     if weights == "imagenet":
         try:
-            import keras
-
+            keras = import_keras(require_tensorflow=True)
             decoded = keras.applications.vgg16.decode_predictions(probabilities[np.newaxis],
                                                                   top=top)[0]
             names = {int(np.flatnonzero(np.isclose(probabilities, p))[0]): label
@@ -236,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
 
     from minicnn.viz import plotting
-    import keras
-
+    keras = import_keras(require_tensorflow=True)
     keras.utils.set_random_seed(arguments.seed)   # random weights are repeatable
     out = Path(arguments.out)
     image_path = arguments.image or default_image()

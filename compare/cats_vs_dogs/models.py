@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from compare._keras_models import import_keras
+from minicnn.interop.keras import import_keras
 
 # The seed's ImageDataGenerator(rotation_range=40, width_shift_range=0.2,
 # height_shift_range=0.2, shear_range=0.2, zoom_range=0.2, horizontal_flip=True,
@@ -43,7 +43,7 @@ def augmentation(seed: int):
     Active only in training (Keras skips these layers at inference), as the generator
     was used only for the training data.
     """
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     layers = keras.layers
     return keras.Sequential([
         layers.RandomFlip("horizontal", seed=seed),
@@ -58,7 +58,7 @@ def small_convnet(image_size: int, augment: bool, seed: int):
     """The seed's convnet for small data: Conv 32-64-128-128 (3x3, ReLU) each with a
     2x2 max pool, Flatten, [Dropout 0.5,] Dense 512 ReLU, Dense 1 sigmoid; inputs are
     0-255 pixels, rescaled by 1/255 inside the model (the seed's ``rescale=1./255``)."""
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     layers = keras.layers
     if image_size < min_scratch_size():
         raise ValueError(f"--image-size {image_size} is too small for the small convnet "
@@ -99,7 +99,7 @@ def vgg16_base(weights: str, image_size: int):
         RuntimeError: "imagenet" and Keras's download fails (offline); the message
             names ``--weights PATH`` and ``--weights none``.
     """
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     resolved = resolve_weights(weights)
     try:
         return keras.applications.VGG16(weights=resolved, include_top=False,
@@ -121,7 +121,7 @@ def vgg16_base(weights: str, image_size: int):
 
 def dense_head(inputs, seed: int):
     """The seed's classifier on VGG16 features: Dense 256 ReLU, Dropout 0.5, Dense 1."""
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     layers = keras.layers
     x = layers.Dense(256, activation="relu")(inputs)
     x = layers.Dropout(0.5, seed=seed)(x)
@@ -130,7 +130,7 @@ def dense_head(inputs, seed: int):
 
 def feature_classifier(feature_shape: tuple[int, ...], seed: int):
     """The head alone, on flattened features (4 * 4 * 512 = 8,192 at 150x150)."""
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     size = 1
     for dimension in feature_shape:
         size *= int(dimension)
@@ -141,7 +141,7 @@ def feature_classifier(feature_shape: tuple[int, ...], seed: int):
 def base_with_head(conv_base, image_size: int, seed: int):
     """Augmentation, VGG16 preprocessing, the frozen conv base, Flatten and the head,
     trained end to end (only the head learns while ``conv_base.trainable`` is False)."""
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     conv_base.trainable = False
     inputs = keras.Input((image_size, image_size, 3))
     x = augmentation(seed)(inputs)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from compare._keras_models import import_keras
+from minicnn.interop.keras import import_keras
 from compare.cats_vs_dogs import models
 from compare.cats_vs_dogs.split import SUBSETS
 
@@ -39,7 +39,7 @@ def check_folders(data: Path) -> dict[str, int]:
 def dataset(data: Path, subset: str, image_size: int, batch_size: int, shuffle: bool,
             seed: int):
     """``keras.utils.image_dataset_from_directory``: (0-255 float images, 0/1 labels)."""
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     return keras.utils.image_dataset_from_directory(
         data / subset, labels="inferred", label_mode="binary", class_names=CLASS_NAMES,
         image_size=(image_size, image_size), batch_size=batch_size, shuffle=shuffle,
@@ -60,7 +60,7 @@ def fit_and_test(model, train, validation, test, epochs: int, verbose: int) -> d
 
 
 def _compile(model, learning_rate: float) -> None:
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=learning_rate),
                   loss="binary_crossentropy", metrics=["accuracy"])
 
@@ -73,7 +73,7 @@ def _parameters(model) -> dict[str, int]:
 def extract_features(conv_base, data: Path, subset: str, image_size: int,
                      batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Run the conv base once over a subset (in file order): (features, labels)."""
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     features, labels = [], []
     for images, batch_labels in dataset(data, subset, image_size, batch_size, False, 0):
         inputs = keras.applications.vgg16.preprocess_input(images)
@@ -136,7 +136,7 @@ def step_augment(options, data, out, verbose) -> dict[str, Any]:
 
 
 def step_extract(options, data, out, verbose) -> dict[str, Any]:
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     conv_base = models.vgg16_base(options["weights"], options["image_size"])
     features, reused = cached_features(conv_base, data, out, options, verbose)
     feature_shape = tuple(int(d) for d in features["train"][0].shape[1:])
@@ -227,7 +227,7 @@ TITLES = {"scratch": "small convnet from scratch", "augment": "small convnet + a
 
 def run_step(step: str, options: dict[str, Any], verbose: int = 2) -> dict[str, Any]:
     """Run one training step; writes OUT/metrics.json and OUT/curves.png."""
-    keras = import_keras()
+    keras = import_keras(require_tensorflow=True)
     from minicnn.plots import plot_training_curves
     from minicnn.files import write_json
 
