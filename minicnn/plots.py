@@ -40,10 +40,10 @@ def save_figure(figure, path: str | os.PathLike[str]) -> Path:
 def plot_training_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike[str],
                          test: Mapping[str, float] | None = None,
                          title: str | None = None) -> Path:
-    """The seed's two plots side by side: accuracy and loss per epoch.
+    """The book's two plots side by side: accuracy and loss per epoch.
 
     Training values are dots, validation values (``val_*`` keys, when present) a line,
-    as in the seed; the test result, measured once after training, is a star at the
+    as in the book; the test result, measured once after training, is a star at the
     last epoch.
 
     Args:

@@ -2,7 +2,7 @@
 
 The numbers are checked against things computed another way: output sizes against
 the layers' own shapes, receptive fields against the support of a real input gradient
-(backpropagated by the engine through linear layers), multiply-adds against the seed's
+(backpropagated by the engine through linear layers), multiply-adds against the book's
 MNIST convnet counted by hand, and the walked-through convolution against a direct
 sliding-window sum (and, marked ``keras``, TensorFlow's conv2d).
 """
@@ -53,7 +53,7 @@ def test_mnist_convnet_numbers() -> None:
     assert rows["dense"].patch_matrix is None
     assert rows["conv2d_1"].formula.startswith(
         "OH = (H + pad_top + pad_bottom - KH) // SH + 1 = (13 + 0 + 0 - 3) // 1 + 1 = 11")
-    # design.md: a training step on 64 images is about 1.05 GFLOP
+    # README.md, "Speed": a training step of the MNIST convnet on 64 images is 1.05 GFLOP
     assert explain.training_step_flops(mnist_convnet(), 64) / 1e9 == pytest.approx(1.05, abs=0.01)
 
 

@@ -115,7 +115,7 @@ def test_every_layer_type_round_trips_both_ways(case):
 
 
 def test_minicnn_model_round_trips_through_keras():
-    """A model built in minicnn (the seed's convnet) keeps names, configs and weights."""
+    """A model built in minicnn (the book's convnet) keeps names, configs and weights."""
     from minicnn.applications import mnist_convnet
 
     minicnn.utils.clear_session()

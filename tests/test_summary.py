@@ -1,4 +1,4 @@
-"""summary(): Keras 3's rows, names and totals; the seed's numbers."""
+"""summary(): Keras 3's rows, names and totals; the book's numbers."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ pytestmark = pytest.mark.usefixtures("numpy_backend")
 
 
 def mnist_like_model(seed: int = 0, dtype: str = "float32") -> Sequential:
-    """The seed's MNIST convnet, random weights, with Keras's first automatic names."""
+    """The book's MNIST convnet, random weights, with Keras's first automatic names."""
     clear_session()
     minicnn.set_random_seed(seed)
     return Sequential([

@@ -1,6 +1,6 @@
 """Studies that train several models under the same budget and compare them.
 
-``downsampling``: the seed's question "why downsample, and why max pooling rather than
+``downsampling``: the book's question "why downsample, and why max pooling rather than
 strided convolutions or average pooling?" (``minicnn experiment downsampling``).
 
 ``transfer``: pretrain the MNIST convnet on digits 0-4, then learn 5-9 from a few labeled

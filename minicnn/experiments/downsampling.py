@@ -1,21 +1,21 @@
-"""Why downsample, and why max pooling? The seed's question, measured on MNIST.
+"""Why downsample, and why max pooling? The book's question, measured on MNIST.
 
-Four versions of the seed's convnet, trained with the same budget (optimizer, batch
+Four versions of the book's convnet, trained with the same budget (optimizer, batch
 size, epochs, data, seed) and compared on parameters, test accuracy and seconds per
 epoch:
 
 =================  ===========================================================
-max-pool           the seed's convnet: Conv 32 -> MaxPool -> Conv 64 -> MaxPool
+max-pool           the book's convnet: Conv 32 -> MaxPool -> Conv 64 -> MaxPool
                    -> Conv 64 -> Flatten -> Dense 64 -> Dense 10
 avg-pool           the same with AveragePooling2D in place of MaxPooling2D
 strided-conv       no pooling layers; the convolution each pool followed takes
-                   strides=2 instead (the seed: "use strides in the prior
+                   strides=2 instead (the book: "use strides in the prior
                    convolution layer"); everything else unchanged
-no-downsampling    the seed's ``model_no_max_pool`` (three 3x3 convolutions,
+no-downsampling    the book's ``model_no_max_pool`` (three 3x3 convolutions,
                    55,744 parameters) with a Flatten + Dense 10 softmax head
 =================  ===========================================================
 
-It also reports, from the no-downsampling model's shapes, what the seed's hypothetical
+It also reports, from the no-downsampling model's shapes, what the book's hypothetical
 ``Dense(512)`` on its final 22x22x64 map would cost (15.8 million parameters).
 
 A single run's accuracy after two epochs is noisy (see :func:`run`); ``--seeds 0 1 2``
@@ -42,12 +42,12 @@ JSON_FILE = "downsampling.json"
 MARKDOWN_FILE = "downsampling.md"
 PLOT_FILE = "downsampling.png"
 
-# The seed's hypothetical classifier on the unpooled map: "a Dense layer of size 512".
+# The book's hypothetical classifier on the unpooled map: "a Dense layer of size 512".
 HYPOTHETICAL_DENSE_UNITS = 512
 
 
 def _convnet(pooling: str | None, conv_strides: int):
-    """The seed's convnet with a choice of downsampling.
+    """The book's convnet with a choice of downsampling.
 
     Args:
         pooling: ``"max"``, ``"avg"`` or None (no pooling layers).
@@ -76,7 +76,7 @@ def _no_downsampling():
 
 # name -> (what it is, builder); the order is the table's.
 VARIANTS: dict[str, tuple[str, Callable[[], Any]]] = {
-    "max-pool": ("MaxPooling2D 2x2 after conv 1 and 2 (the seed's convnet)",
+    "max-pool": ("MaxPooling2D 2x2 after conv 1 and 2 (the book's convnet)",
                  lambda: _convnet("max", 1)),
     "avg-pool": ("AveragePooling2D 2x2 after conv 1 and 2", lambda: _convnet("avg", 1)),
     "strided-conv": ("conv 1 and 2 with strides=2, no pooling", lambda: _convnet(None, 2)),
@@ -221,8 +221,8 @@ def run(epochs: int = 2, out: str | os.PathLike[str] = "runs/downsampling", seed
         out: folder for ``downsampling.json``, ``downsampling.md`` and ``downsampling.png``.
         seed: one seed: ``set_random_seed(seed)`` before building each model, so each
             one starts from a repeatable draw. Ignored when ``seeds`` is given.
-        batch_size: the same for every model (the seed's convnet uses 64).
-        optimizer: the same for every model (the seed's ``"rmsprop"``).
+        batch_size: the same for every model (the book's convnet uses 64).
+        optimizer: the same for every model (the book's ``"rmsprop"``).
         backend: kernel backend (default the active one; restored afterwards).
         variants: a subset of :data:`VARIANTS` names, in the order given; default all.
         verbose: passed to ``fit`` (1 a progress bar, 2 a line per epoch, 0 quiet).

@@ -1,9 +1,9 @@
 """Transfer learning inside the engine: what features learned on digits 0-4 buy for 5-9.
 
-The seed's point about small data ("reuse the convolutional base of a network trained
+The book's point about small data ("reuse the convolutional base of a network trained
 on a large data set"), measured with minicnn alone:
 
-1. **Pretrain** the seed's MNIST convnet (Conv 32 -> MaxPool -> Conv 64 -> MaxPool ->
+1. **Pretrain** the book's MNIST convnet (Conv 32 -> MaxPool -> Conv 64 -> MaxPool ->
    Conv 64 -> Flatten -> Dense 64 -> Dense 5) on every training image of digits 0-4
    (about 30,600). Done once per output folder and cached there
    (``pretrained_0-4.npz`` + ``pretrained_0-4.json``); a later run with the same
@@ -57,11 +57,11 @@ PRETRAINED_INFO_FILE = "pretrained_0-4.json"
 # the last convolution, the one fine-tuning unfreezes, is layer 4.
 CONV_BASE_LAYERS = 6
 LAST_CONV_INDEX = 4
-PRETRAIN_BATCH_SIZE = 64  # the seed's MNIST batch size
+PRETRAIN_BATCH_SIZE = 64  # the book's MNIST batch size
 
 
 def transfer_convnet(classes: int = len(TARGET_DIGITS)):
-    """The seed's MNIST convnet with a ``classes``-way softmax (5 here, not 10).
+    """The book's MNIST convnet with a ``classes``-way softmax (5 here, not 10).
 
     Returns:
         an uncompiled Sequential: (N, 28, 28, 1) -> conv base (N, 576) -> Dense 64 ->
@@ -134,7 +134,7 @@ def pretrain(source_train: tuple[np.ndarray, np.ndarray],
 
     The cache is used when ``pretrained_0-4.json`` records the same epochs, seed,
     batch size and data fingerprint; otherwise the model is trained (RMSprop, batch 64,
-    as the seed) and both files are written.
+    as the book) and both files are written.
 
     Returns:
         ``(model, info)``: info holds the options, the test accuracy on digits 0-4,

@@ -193,7 +193,7 @@ def explain_model(model, batch: int = 1, label: str | None = None) -> str:
     lines.append(f"Forward pass: {total:,} multiply-adds per image = {2 * total / 1e6:,.1f} MFLOP.")
     seed_batch = 64
     lines.append(
-        f"One training step on a batch of {seed_batch} (the seed's): forward, weight gradients "
+        f"One training step on a batch of {seed_batch} (the book's): forward, weight gradients "
         f"and input gradients (none for the first layer) = "
         f"{training_step_flops(model, seed_batch) / 1e9:.2f} GFLOP.")
     return "\n".join(line.rstrip() for line in lines)

@@ -1,6 +1,6 @@
 """Intermediate activations: what every convolution and pooling layer makes of one image.
 
-The seed's "feature maps": for an input image, the output of each Conv2D and pooling
+The book's "feature maps": for an input image, the output of each Conv2D and pooling
 layer is an (H, W, C) stack of C maps, one per filter; plotting each channel as a
 small grey image shows how the network decomposes the input (edges first, then more
 abstract, sparser patterns deeper in).

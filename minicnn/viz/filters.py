@@ -1,6 +1,6 @@
 """Filter patterns: the input a filter responds to most, found by gradient ascent.
 
-As the seed (and the first edition of its book) does it: start from a grey image with
+As the book (first edition) does it: start from a grey image with
 a little noise, and repeat ``steps`` times::
 
     loss  = mean over (i, j) of layer_output[0, i, j, filter_index]
@@ -21,7 +21,7 @@ import numpy as np
 
 from minicnn.viz.graph import backpropagate, forward_all, layer_index, preserved_gradients
 
-# Added to the gradient's RMS, as in the seed's book, so a tiny gradient cannot blow up.
+# Added to the gradient's RMS, as in the book, so a tiny gradient cannot blow up.
 RMS_EPSILON = 1e-5
 
 
@@ -55,7 +55,7 @@ class FilterAscent:
 
 def grey_noisy_image(shape: tuple[int, ...], grey: float = 0.5, noise: float = 0.1,
                      seed: int | None = 0, dtype=np.float32) -> np.ndarray:
-    """A grey image with uniform noise: values in [grey, grey + noise), as the seed's
+    """A grey image with uniform noise: values in [grey, grey + noise), as the book's
     ``random((1, H, W, C)) * 20 + 128`` on a 0-255 scale (grey 0.5, noise 0.08 on 0-1)."""
     rng = np.random.default_rng(seed)
     return (grey + noise * rng.random(shape)).astype(dtype)
@@ -132,7 +132,7 @@ def filter_pattern(model, layer_name: str, filter_index: int, steps: int = 40,
         model: a built minicnn ``Sequential``.
         layer_name: e.g. a Conv2D layer's name.
         filter_index: which filter (output channel) of that layer.
-        steps, step_size: the ascent (40 normalized steps of RMS 1.0, as the seed).
+        steps, step_size: the ascent (40 normalized steps of RMS 1.0, as the book).
         **options: ``seed``, ``grey``, ``noise`` or ``start``, see :func:`filter_ascent`.
     Returns:
         (H, W, C) float array in input units (use ``plotting.deprocess_image`` to show it).

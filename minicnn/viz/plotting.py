@@ -32,7 +32,7 @@ def _figure(width: float, height: float, dpi: int = 100):
 
 
 def deprocess_image(image: np.ndarray) -> np.ndarray:
-    """A gradient-ascent image made displayable, as the seed does: centre, scale to a
+    """A gradient-ascent image made displayable, as the book does: centre, scale to a
     standard deviation of 0.1 around 0.5, clip to [0, 1]."""
     image = np.asarray(image, dtype=np.float64)
     image = (image - image.mean()) / (image.std() + 1e-5)
@@ -40,7 +40,7 @@ def deprocess_image(image: np.ndarray) -> np.ndarray:
 
 
 def normalize_channel(channel: np.ndarray) -> np.ndarray:
-    """One feature map made displayable, as the seed does: standardize, then
+    """One feature map made displayable, as the book does: standardize, then
     ``64 * z + 128`` clipped to 0..255, returned in [0, 1].  A constant map is grey 0.5
     (black when it is all zeros: a filter that did not fire)."""
     channel = np.asarray(channel, dtype=np.float64)
