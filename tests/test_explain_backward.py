@@ -149,3 +149,15 @@ def test_bad_arguments_are_refused() -> None:
         explain_conv_backward(size=4, kernel_size=5)
     with pytest.raises(ValueError, match="padding"):
         explain_conv_backward(padding="full")
+
+
+def test_cli_explain_conv_backward(capsys, numpy_backend) -> None:
+    from minicnn.cli import main
+
+    assert main(["explain", "conv", "--backward", "--stride", "2", "--padding", "same"]) == 0
+    out = capsys.readouterr().out
+    assert "dy dilated" in out and "Crop:" in out and "all within 1e-06" in out
+    assert main(["explain", "conv", "--backward", "--all"]) == 0
+    assert "more stamps" not in capsys.readouterr().out
+    assert main(["explain", "conv", "--keras"]) == 2
+    assert "--keras is an option of 'explain step'" in capsys.readouterr().err

@@ -111,3 +111,15 @@ def test_bad_arguments_are_refused() -> None:
         explain_pool("min")
     with pytest.raises(ValueError, match="explain pool wants"):
         explain_pool(size=3, pool_size=4)
+
+
+def test_cli_explain_pool(capsys, numpy_backend) -> None:
+    from minicnn.cli import main
+
+    assert main(["explain", "pool"]) == 0
+    assert "Max pooling of a 4x4 input with 2x2 windows, stride 2" in capsys.readouterr().out
+    assert main(["explain", "pool", "--kind", "average", "--size", "5", "--pool-size", "3",
+                 "--stride", "1", "--seed", "2"]) == 0
+    assert "Average pooling of a 5x5 input with 3x3 windows, stride 1" in capsys.readouterr().out
+    assert main(["explain", "conv", "--pool-size", "3"]) == 2
+    assert "--pool-size is an option of 'explain pool'" in capsys.readouterr().err

@@ -83,3 +83,12 @@ def test_the_step_agrees_with_keras() -> None:
     assert result["loss_after"] < result["loss"]
     text = explain_step(0, keras=True)
     assert "all within float32 round-off" in text
+
+
+def test_cli_explain_step(capsys) -> None:
+    from minicnn.cli import main
+
+    assert main(["explain", "step", "--seed", "1"]) == 0
+    assert "lower than" in capsys.readouterr().out
+    assert main(["explain", "step", "--backward"]) == 2
+    assert "--backward is an option of 'explain conv'" in capsys.readouterr().err

@@ -76,3 +76,15 @@ def test_bad_options_are_refused(tmp_path) -> None:
         invariance.run(out=tmp_path, small=True, seeds=(1, 1))
     with pytest.raises(ValueError, match="canvas_step"):
         invariance.run(out=tmp_path, small=True, canvas_step=0)
+
+
+def test_cli_experiment_invariance(tmp_path, capsys) -> None:
+    from minicnn.cli import main
+
+    assert main(["experiment", "invariance", "--small", "--epochs", "1", "--max-shift", "1",
+                 "--canvas-step", "28", "--models", "dense", "--test-images", "20",
+                 "--out", str(tmp_path), "--verbose", "0"]) == 0
+    assert "| shift (pixels) | dense |" in capsys.readouterr().out
+    assert json.loads((tmp_path / "invariance.json").read_text())["canvas_offsets"] == [0, 28]
+    assert main(["experiment", "downsampling", "--small"]) == 2
+    assert "--small is an option of 'experiment invariance'" in capsys.readouterr().err

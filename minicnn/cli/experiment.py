@@ -1,5 +1,5 @@
-"""``minicnn experiment downsampling|transfer``: studies that compare models (see
-:mod:`minicnn.experiments`)."""
+"""``minicnn experiment downsampling|transfer|invariance``: studies that compare models
+(see :mod:`minicnn.experiments`)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,31 @@ from minicnn.cli.train import BACKENDS
 _STUDY_OPTIONS = {"--variants": ("variants", "downsampling"), "--seed": ("seed", "downsampling"),
                   "--labeled": ("labeled", "transfer"),
                   "--pretrain-epochs": ("pretrain_epochs", "transfer"),
-                  "--fine-tune-epochs": ("fine_tune_epochs", "transfer")}
+                  "--fine-tune-epochs": ("fine_tune_epochs", "transfer"),
+                  "--max-shift": ("max_shift", "invariance"),
+                  "--canvas-step": ("canvas_step", "invariance"),
+                  "--models": ("models", "invariance"),
+                  "--test-images": ("test_images", "invariance"),
+                  "--small": ("small", "invariance")}
 
 
 def register(commands) -> None:
     """Add ``experiment`` to the subparsers object ``commands``."""
     parser = commands.add_parser("experiment", help="run a study that compares models")
-    parser.add_argument("study", choices=["downsampling", "transfer"],
+    parser.add_argument("study", choices=["downsampling", "transfer", "invariance"],
                         help="downsampling: pooling vs strides vs none on MNIST; transfer: "
-                             "pretrain on digits 0-4, learn 5-9 from a few labeled images")
+                             "pretrain on digits 0-4, learn 5-9 from a few labeled images; "
+                             "invariance: dense network vs convnets on shifted digits and on "
+                             "the half of a wider image they never saw")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per model (downsampling: 2; transfer: 30, for scratch "
-                             "and for feature extraction)")
+                             "and for feature extraction; invariance: 2)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="downsampling: 64; transfer: 20")
-    parser.add_argument("--optimizer", default=None, help="downsampling: rmsprop")
+                        help="downsampling: 64; transfer: 20; invariance: 64")
+    parser.add_argument("--optimizer", default=None, help="downsampling, invariance: rmsprop")
     parser.add_argument("--backend", choices=list(BACKENDS), default=None)
     parser.add_argument("--out", default=None,
-                        help="default runs/downsampling or runs/transfer")
+                        help="default runs/downsampling, runs/transfer or runs/invariance")
     parser.add_argument("--seed", type=int, default=None, help="downsampling only")
     parser.add_argument("--variants", nargs="+", default=None,
                         choices=["max-pool", "avg-pool", "strided-conv", "no-downsampling"],
@@ -37,12 +44,24 @@ def register(commands) -> None:
                         help="transfer: labeled images of digits 5-9 (default 100)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="one run per seed (transfer: default 0 1 2; downsampling: "
-                             "every model once per seed, the table shows means and ranges)")
+                             "every model once per seed, the table shows means and ranges; "
+                             "invariance: default 0, the tables show means)")
     parser.add_argument("--pretrain-epochs", type=int, default=None,
                         help="transfer: epochs of pretraining on digits 0-4 (default 5; "
                              "1 is already enough); cached in OUT")
     parser.add_argument("--fine-tune-epochs", type=int, default=None,
                         help="transfer: epochs of fine-tuning (default: --epochs)")
+    parser.add_argument("--max-shift", type=int, default=None,
+                        help="invariance: test shifts 0..N pixels in each direction (6)")
+    parser.add_argument("--canvas-step", type=int, default=None,
+                        help="invariance: step of the digit's position on the 28x56 canvas (4)")
+    parser.add_argument("--models", nargs="+", default=None,
+                        choices=["dense", "convnet", "convnet-global-max"],
+                        help="invariance: run only these models (default: all three)")
+    parser.add_argument("--test-images", type=int, default=None,
+                        help="invariance: use the first N test images (default: all 10,000)")
+    parser.add_argument("--small", action="store_true", default=None,
+                        help="invariance: tiny synthetic data instead of MNIST (for tests)")
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
     parser.set_defaults(run=run)
 
@@ -56,6 +75,8 @@ def run(arguments: argparse.Namespace) -> int:
                              f"'experiment {arguments.study}'{hint}")
     if arguments.study == "transfer":
         return _run_transfer(arguments)
+    if arguments.study == "invariance":
+        return _run_invariance(arguments)
     from minicnn.experiments import downsampling
 
     downsampling.run(epochs=2 if arguments.epochs is None else arguments.epochs,
@@ -83,4 +104,19 @@ def _run_transfer(arguments: argparse.Namespace) -> int:
                  batch_size=20 if arguments.batch_size is None else arguments.batch_size,
                  out=arguments.out or "runs/transfer", backend=arguments.backend,
                  verbose=arguments.verbose)
+    return 0
+
+
+def _run_invariance(arguments: argparse.Namespace) -> int:
+    from minicnn.experiments import invariance
+
+    invariance.run(epochs=2 if arguments.epochs is None else arguments.epochs,
+                   out=arguments.out or "runs/invariance",
+                   seeds=(0,) if arguments.seeds is None else arguments.seeds,
+                   max_shift=6 if arguments.max_shift is None else arguments.max_shift,
+                   canvas_step=4 if arguments.canvas_step is None else arguments.canvas_step,
+                   batch_size=64 if arguments.batch_size is None else arguments.batch_size,
+                   optimizer=arguments.optimizer or "rmsprop", backend=arguments.backend,
+                   models=arguments.models, test_images=arguments.test_images,
+                   small=bool(arguments.small), verbose=arguments.verbose)
     return 0

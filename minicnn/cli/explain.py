@@ -1,5 +1,7 @@
-"""``minicnn explain TARGET``: the arithmetic of a model layer by layer, or ``conv``:
-one tiny convolution step by step (see :mod:`minicnn.explain`)."""
+"""``minicnn explain TARGET``: the arithmetic of a model layer by layer, or a walk-through
+worked by hand: ``conv`` (one tiny convolution; ``--backward`` its gradients), ``pool``
+(max or average pooling, forward and backward), ``step`` (one SGD step of a tiny convnet;
+``--keras`` compares it with Keras).  See :mod:`minicnn.explain`."""
 
 from __future__ import annotations
 
@@ -11,20 +13,38 @@ from minicnn.applications.registry import MODEL_NAMES
 def register(commands) -> None:
     """Add ``explain`` to the subparsers object ``commands``."""
     parser = commands.add_parser(
-        "explain", help="the arithmetic of a model layer by layer, or 'conv': one tiny "
-                        "convolution step by step")
-    parser.add_argument("target", help="'conv', a model name (" + ", ".join(MODEL_NAMES)
-                        + ") or a model file (.npz)")
+        "explain", help="the arithmetic of a model layer by layer, or worked by hand: "
+                        "'conv' (one tiny convolution, --backward its gradients), 'pool' "
+                        "(pooling forward and backward), 'step' (one SGD training step)")
+    parser.add_argument("target", help="'conv', 'pool', 'step', a model name ("
+                        + ", ".join(MODEL_NAMES) + ") or a model file (.npz)")
     parser.add_argument("--batch", type=int, default=1,
                         help="model: multiply-adds and patch matrices for this batch size")
-    parser.add_argument("--size", type=int, default=5, help="conv: input height = width (5)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="conv, pool: input height = width (conv: 5; pool: 4)")
     parser.add_argument("--kernel-size", type=int, default=3, help="conv: kernel size (3)")
-    parser.add_argument("--stride", type=int, default=1, help="conv: stride (1)")
-    parser.add_argument("--padding", choices=["valid", "same"], default="valid")
+    parser.add_argument("--stride", type=int, default=None,
+                        help="conv: stride (1); pool: stride (default: the pool size)")
+    parser.add_argument("--padding", choices=["valid", "same"], default="valid",
+                        help="conv: zero padding (valid)")
     parser.add_argument("--channels", type=int, default=1, help="conv: input channels (1-3)")
-    parser.add_argument("--seed", type=int, default=0, help="conv: seed of the small integers")
-    parser.add_argument("--all", action="store_true", help="conv: show every position")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="conv, pool, step: random seed of the small numbers (0)")
+    parser.add_argument("--all", action="store_true",
+                        help="conv: show every position (with --backward, every stamp)")
+    parser.add_argument("--backward", action="store_true",
+                        help="conv: the backward pass (kernel, input and bias gradients)")
+    parser.add_argument("--kind", choices=["max", "average"], default=None,
+                        help="pool: max or average pooling (max)")
+    parser.add_argument("--pool-size", type=int, default=None, help="pool: window size (2)")
+    parser.add_argument("--keras", action="store_true",
+                        help="step: also run the step in Keras and print the differences")
     parser.set_defaults(run=run)
+
+
+# Options of one walk-through only: {attribute: (option, target)}.
+_TARGET_OPTIONS = {"backward": ("--backward", "conv"), "kind": ("--kind", "pool"),
+                   "pool_size": ("--pool-size", "pool"), "keras": ("--keras", "step")}
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -32,15 +52,37 @@ def run(arguments: argparse.Namespace) -> int:
     from minicnn import explain
     from minicnn.applications.registry import resolve_model
 
+    for attribute, (option, target) in _TARGET_OPTIONS.items():
+        if arguments.target != target and getattr(arguments, attribute) not in (None, False):
+            raise ValueError(f"{option} is an option of 'explain {target}', not of "
+                             f"'explain {arguments.target}'")
     if arguments.target == "conv":
-        print(explain.explain_conv(size=arguments.size, kernel_size=arguments.kernel_size,
-                                   stride=arguments.stride, padding=arguments.padding,
-                                   channels=arguments.channels, seed=arguments.seed,
-                                   show_all=arguments.all))
+        from minicnn.explain.conv_backward import explain_conv_backward
+
+        walk = explain_conv_backward if arguments.backward else explain.explain_conv
+        print(walk(size=5 if arguments.size is None else arguments.size,
+                   kernel_size=arguments.kernel_size,
+                   stride=1 if arguments.stride is None else arguments.stride,
+                   padding=arguments.padding, channels=arguments.channels, seed=arguments.seed,
+                   show_all=arguments.all))
+        return 0
+    if arguments.target == "pool":
+        from minicnn.explain.pool import explain_pool
+
+        print(explain_pool(kind=arguments.kind or "max",
+                           size=4 if arguments.size is None else arguments.size,
+                           pool_size=2 if arguments.pool_size is None else arguments.pool_size,
+                           stride=arguments.stride, seed=arguments.seed))
+        return 0
+    if arguments.target == "step":
+        from minicnn.explain.step import explain_step
+
+        print(explain_step(seed=arguments.seed, keras=arguments.keras))
         return 0
     if arguments.target not in MODEL_NAMES and not arguments.target.endswith(".npz"):
         raise ValueError(f"explain: {arguments.target!r} is not 'conv', a model name "
-                         f"({', '.join(MODEL_NAMES)}) or a model file ending in .npz")
+                         f"({', '.join(MODEL_NAMES)}), a model file ending in .npz, 'pool' "
+                         "or 'step'")
     print(explain.explain_model(resolve_model(arguments.target), batch=arguments.batch,
                                 label=arguments.target))
     return 0
