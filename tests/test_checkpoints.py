@@ -105,13 +105,71 @@ def test_model_checkpoint_save_best_only(tmp_path):
                   callbacks=[ModelCheckpoint(tmp_path / "b.npz", save_best_only=True)])
 
 
+def optimizer_state(model) -> tuple[int, list[np.ndarray]]:
+    state = model.optimizer.get_state()
+    return state["iterations"], [np.array(slot, copy=True) for slot in state["slots"]]
+
+
+class WeightsAtEachBatch(Callback):
+    """Keeps a copy of the weights and optimizer state as each batch begins."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+        self.weights: list[np.ndarray] | None = None
+        self.optimizer: tuple[int, list[np.ndarray]] | None = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.seen.append((self.epoch, batch))
+        self.weights = [weight.copy() for weight in self.model.get_weights()]
+        self.optimizer = optimizer_state(self.model)
+
+
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid:RuntimeWarning")
-def test_non_finite_loss_stops_at_once_and_keeps_finite_weights():
+def test_non_finite_loss_stops_at_once_and_keeps_the_weights_before_the_bad_step():
+    """The weights (and the optimizer's state) after the error are, bit for bit, those
+    from before the batch whose loss was not finite -- after finite steps had changed them."""
     x, y = data()
     model = make_model()
-    model.optimizer.learning_rate = 1e30  # diverges within a few steps
+    initial = [weight.copy() for weight in model.get_weights()]
+    model.optimizer.learning_rate = 1e30  # Adam moves every weight by ~1e30: diverges
+    spy = WeightsAtEachBatch()
     with pytest.raises(NonFiniteLossError, match=r"at epoch \d+, batch \d+") as caught:
-        model.fit(x, y, epochs=50, batch_size=16, verbose=0)
-    assert caught.value.epoch is not None and caught.value.batch is not None
-    for weight in model.get_weights():
-        assert np.isfinite(weight).all()
+        model.fit(x, y, epochs=50, batch_size=16, verbose=0, callbacks=[spy])
+    error = caught.value
+    assert error.epoch is not None and error.batch is not None
+    assert (error.epoch, error.batch) == spy.seen[-1], (
+        "the error names another batch than the last one that began")
+    assert len(spy.seen) >= 2, "the loss was not finite at the first step: nothing was kept"
+    assert not all(np.array_equal(a, b) for a, b in zip(spy.weights, initial)), \
+        "no finite step changed the weights before the failing one"
+    assert_weights_equal(model.get_weights(), spy.weights,
+                         what="weights after NonFiniteLossError vs before the failing batch")
+    iterations, slots = optimizer_state(model)
+    assert iterations == spy.optimizer[0]
+    assert_weights_equal(slots, spy.optimizer[1], what="Adam's slots")
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid:RuntimeWarning")
+@pytest.mark.parametrize("x_value, reason", [
+    (1e20, "the loss is inf"),                          # the prediction overflows float32
+    (1.5e19, "the gradient of dense/kernel is not finite"),  # loss 2.25e38 < float32 max; 2x it is not
+])
+def test_train_on_batch_that_overflows_applies_nothing(x_value, reason):
+    """A batch crafted to overflow, after two finite RMSprop steps: ``train_on_batch``
+    raises and leaves weights and optimizer state bit for bit as they were."""
+    model = minicnn.Sequential([minicnn.Input((2,)), layers.Dense(1, name="dense")])
+    model.compile(optimizer="rmsprop", loss="mse")
+    model.set_weights([np.array([[1.0], [0.0]], np.float32), np.zeros(1, np.float32)])
+    for _ in range(2):
+        model.train_on_batch(np.ones((1, 2), np.float32), np.zeros((1, 1), np.float32))
+    before, (iterations, slots) = [w.copy() for w in model.get_weights()], optimizer_state(model)
+    assert iterations == 2
+    with pytest.raises(NonFiniteLossError, match=reason):
+        model.train_on_batch(np.array([[x_value, 1.0]], np.float32), np.zeros((1, 1), np.float32))
+    assert_weights_equal(model.get_weights(), before, what="weights after the overflowing batch")
+    assert optimizer_state(model)[0] == iterations
+    assert_weights_equal(optimizer_state(model)[1], slots, what="RMSprop's slots")

@@ -1,11 +1,26 @@
-"""Training that survives being killed: SIGKILL a real ``minicnn train mnist`` process at
-random moments, resume it, and end with the weights of a run never interrupted.
+"""Training that survives being killed: SIGKILL a real ``minicnn train mnist`` process
+again and again, resume it, and end with the weights of a run never interrupted.
 
 Each run is a separate Python process (``python DRIVER train mnist ... --resume``) on a
 tiny synthetic ``mnist.npz`` in a temporary cache, with the NumPy backend (no JIT
 compilation) and one BLAS thread (repeatable sums).  The driver accepts the synthetic
 file's SHA-256 in place of the real MNIST's and refuses the network, as the fixture in
 ``tests/test_train_cli.py`` does in-process.
+
+Where the kills land is driven from the test, so that every kind of moment is reached on
+every run, on a fast machine or a slow, busy one (nothing is left to luck):
+
+* **inside a checkpoint write** (one kill in four): the driver wraps
+  ``minicnn.callbacks.save_checkpoint`` and, on the N-th checkpoint of the process, the
+  file object the write goes through; after a chosen number of bytes it writes a marker
+  file and waits; the test sees the marker and sends SIGKILL.  The temporary file is
+  then half written, and ``checkpoint.npz`` must still be the previous, complete one.
+* **at a random moment of start-up** (imports, data, model; one in eight), or **of
+  training** (the rest: restoring the checkpoint, applying batches, writing
+  checkpoints).  So that no run can finish before its kill, the driver also waits at a
+  *ceiling*: after the checkpoint of global batch ``c`` it writes the marker and waits
+  (``c`` grows with each kill, spreading the kills over the first ``AIM`` of the batches);
+  a kill that comes at the ceiling checks the checkpoint is exactly at ``c``.
 
 What a kill may leave, and what is checked after every one:
 
@@ -21,8 +36,10 @@ and its training history (restored from the checkpoints) is identical too.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +50,7 @@ import numpy as np
 import pytest
 
 import minicnn
+from minicnn.io import ModelFileError
 from tests.helpers import assert_weights_equal
 
 pytestmark = [
@@ -40,18 +58,22 @@ pytestmark = [
     pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL"),
 ]
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 TRAIN_IMAGES = 320          # MINICNN_MNIST_SUBSET: 320 training and 320 test images
 BATCH_SIZE = 16             # 20 steps per epoch
 EPOCHS = 3                  # 60 optimizer steps in all
 SEED = 3
-MIN_KILLS = 20
-KILLS = 24
-AIM = 0.75                  # the kills spread over the first 75 % of the 60 batches
+KILLS = 24                  # the README's number (checked below)
+IN_WRITE_EVERY = 4          # kills 1, 5, 9, ...: inside a checkpoint write
+START_UP_EVERY = 8          # kills 3, 11, 19: during start-up
+AIM = 0.75                  # the ceilings spread the kills over the first 75 % of the batches
 KILL_SEED = 20240611        # the kill moments are random, but repeatable
-TIME_BUDGET_S = 150         # the whole test: 10-15 s on an idle 2-core machine, 40 s busy
+HOLD_BYTES = 300_000        # an in-write kill comes after 1..HOLD_BYTES bytes of a checkpoint
+                            # (one is about 750 kB: weights and RMSprop slots, float32)
+TIME_BUDGET_S = 300         # the whole test: about 40 s on an idle 2-core machine
 
 DRIVER = """\
-import sys
+import builtins, io, os, sys, time
 from minicnn.datasets import mnist
 
 mnist.KERAS_NPZ_SHA256 = sys.argv[1]     # accept the synthetic file
@@ -60,13 +82,103 @@ def refuse(*args, **kwargs):
     raise RuntimeError("network access in a test")
 
 mnist._download_url = mnist._pip_download_wheel = refuse
-from minicnn import cli
 
-sys.exit(cli.main(sys.argv[2:]))
+# The kill hooks (see the module docstring of tests/test_fault_injection.py).
+FAULT = os.environ.get("MINICNN_TEST_FAULT", "")   # "", "ceiling:C" or "in-write:N:BYTES"
+MARK = os.environ["MINICNN_TEST_MARK"]
+STEPS_PER_EPOCH = int(os.environ["MINICNN_TEST_STEPS_PER_EPOCH"])
+kind, *values = FAULT.split(":") if FAULT else [""]
+values = [int(value) for value in values]
+
+
+def hold(what):
+    # The marker is written with os-level calls (open() may be wrapped right now) and
+    # renamed into place, so the test reads it whole; then wait for the kill.
+    temporary = MARK + ".part"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(descriptor, what.encode())
+    os.close(descriptor)
+    os.rename(temporary, MARK)
+    while True:
+        time.sleep(60)
+
+
+class HoldingFile:
+    # A file object that writes its first `limit` bytes, then holds.
+    def __init__(self, handle, limit, what):
+        self._handle, self._left, self._what = handle, limit, what
+
+    def write(self, data):
+        data = bytes(data)
+        if len(data) >= self._left:
+            self._handle.write(data[:self._left])
+            self._handle.flush()
+            hold(self._what)
+        self._left -= len(data)
+        return self._handle.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        return self._handle.__exit__(*exception)
+
+
+import minicnn.callbacks as callbacks
+
+original_save_checkpoint = callbacks.save_checkpoint
+checkpoints_written = 0
+
+
+def save_checkpoint(model, path):
+    global checkpoints_written
+    checkpoints_written += 1
+    if kind == "in-write" and checkpoints_written == values[0]:
+        what = f"in-write: checkpoint {values[0]} of this process, byte {values[1]}"
+        saved = os.fdopen, builtins.open, io.open
+
+        def holding(opener):
+            def open_for_writing(file, mode="r", *args, **kwargs):
+                handle = opener(file, mode, *args, **kwargs)
+                writing = "b" in mode and any(flag in mode for flag in "wax+")
+                return HoldingFile(handle, values[1], what) if writing else handle
+            return open_for_writing
+
+        os.fdopen, builtins.open, io.open = (holding(opener) for opener in saved)
+        try:
+            original_save_checkpoint(model, path)
+        finally:
+            os.fdopen, builtins.open, io.open = saved
+        hold(f"missed: checkpoint {values[0]} was written whole, never passing byte {values[1]}")
+    result = original_save_checkpoint(model, path)
+    position = model.fit_position
+    reached = position.epoch * STEPS_PER_EPOCH + position.step
+    if kind == "ceiling" and reached >= values[0]:
+        hold(f"ceiling: {reached}")
+    return result
+
+
+callbacks.save_checkpoint = save_checkpoint
+
+from minicnn.cli import main
+
+sys.exit(main(sys.argv[2:]))
 """
 TRAINING_LINE = "minicnn: training"   # printed once the data and the model are ready
 EPOCH_LINE = "Epoch "                  # printed when fit starts (or resumes) an epoch
 KNOWN_FILES = {"checkpoint.npz", "model.npz", "metrics.json", "curves.png"}
+CHECKPOINT_LEFTOVER = re.compile(r"^\.checkpoint\.npz\..+\.tmp$")
+
+
+def readme_kills() -> int:
+    """The number of kills README.md promises ("... with SIGKILL 24 times ...")."""
+    text = " ".join((REPOSITORY / "README.md").read_text().split())
+    found = re.search(r"SIGKILL (\d+) times", text)
+    assert found, "README.md no longer says how many times the fault-injection test kills"
+    return int(found.group(1))
 
 
 def write_synthetic_mnist(path: Path) -> str:
@@ -94,19 +206,23 @@ class Trainer:
         self.tmp_path = tmp_path
         self.driver = tmp_path / "driver.py"
         self.driver.write_text(DRIVER)
+        self.mark = tmp_path / "held"
         cache = tmp_path / "cache"
         self.sha256 = write_synthetic_mnist(cache / "mnist.npz")
         self.env = {**os.environ, "MINICNN_DATA_DIR": str(cache),
                     "MINICNN_MNIST_SUBSET": str(TRAIN_IMAGES), "MINICNN_BACKEND": "numpy",
                     "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                     "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+                    "MINICNN_TEST_MARK": str(self.mark),
+                    "MINICNN_TEST_STEPS_PER_EPOCH": str(TRAIN_IMAGES // BATCH_SIZE),
                     "PYTHONPATH": os.pathsep.join(
                         [str(Path(minicnn.__file__).resolve().parents[1]),
                          os.environ.get("PYTHONPATH", "")])}
         self.runs = 0
 
-    def start(self, out: Path, *options: str) -> tuple[subprocess.Popen, Path]:
+    def start(self, out: Path, *options: str, fault: str = "") -> tuple[subprocess.Popen, Path]:
         self.runs += 1
+        self.mark.unlink(missing_ok=True)
         log = self.tmp_path / f"run-{self.runs:03d}.log"
         command = [sys.executable, str(self.driver), self.sha256, "train", "mnist",
                    "--model", "convnet", "--epochs", str(EPOCHS), "--batch-size",
@@ -114,8 +230,12 @@ class Trainer:
                    "--verbose", "2", "--out", str(out), *options]
         with open(log, "wb") as handle:
             process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT,
-                                       env=self.env)
+                                       env={**self.env, "MINICNN_TEST_FAULT": fault})
         return process, log
+
+    def held(self) -> str | None:
+        """The marker the driver wrote when it stopped to wait for its kill, or None."""
+        return self.mark.read_text() if self.mark.exists() else None
 
     def run(self, out: Path, *options: str, timeout: float = 120) -> None:
         process, log = self.start(out, *options)
@@ -134,6 +254,21 @@ def wait_for_line(process: subprocess.Popen, log: Path, text: str, timeout: floa
     raise AssertionError(f"no {text!r} within {timeout} s:\n{log.read_text()}")
 
 
+def wait_until(process: subprocess.Popen, trainer: Trainer, log: Path, seconds: float,
+               timeout: float = 90) -> None:
+    """Return after ``seconds``, or as soon as the driver holds (the marker); fail if the
+    process ends on its own (the hooks must keep every run alive until its kill)."""
+    moment = time.monotonic() + seconds
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < moment and trainer.held() is None:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"the run ended (status {process.returncode}) before its kill: the driver's "
+                f"hook on minicnn.callbacks.save_checkpoint was not reached\n{log.read_text()}")
+        assert time.monotonic() < deadline, f"no hold within {timeout} s:\n{log.read_text()}"
+        time.sleep(0.001)
+
+
 def global_step(path: Path, steps_per_epoch: int) -> int:
     """Load a checkpoint with ``minicnn.load_model``; return how many batches it has applied."""
     checkpoint = minicnn.load_model(path)
@@ -143,17 +278,16 @@ def global_step(path: Path, steps_per_epoch: int) -> int:
     return state["epoch"] * steps_per_epoch + state["step"]
 
 
-def check_survivors(out: Path, steps_per_epoch: int, previous_step: int,
-                    seen_leftovers: set[str]) -> int:
-    """What a kill left must be loadable; returns the checkpoint's position (or -1).
-
-    ``seen_leftovers`` collects the temporary files of writes the kills interrupted.
-    """
+def leftovers_in(out: Path) -> set[str]:
+    """The temporary files of interrupted atomic writes in ``out``."""
     names = {path.name for path in out.iterdir()} if out.exists() else set()
-    leftovers = {name for name in names - KNOWN_FILES
-                 if name.startswith(".") and name.endswith(".tmp")}
-    assert names - KNOWN_FILES - leftovers == set(), f"unexpected files {names}"
-    seen_leftovers.update(leftovers)
+    return {name for name in names - KNOWN_FILES if name.startswith(".") and name.endswith(".tmp")}
+
+
+def check_survivors(out: Path, steps_per_epoch: int, previous_step: int) -> int:
+    """What a kill left must be loadable; returns the checkpoint's position (or -1)."""
+    names = {path.name for path in out.iterdir()} if out.exists() else set()
+    assert names - KNOWN_FILES - leftovers_in(out) == set(), f"unexpected files {names}"
     if (out / "model.npz").exists():
         minicnn.load_model(out / "model.npz")
     if not (out / "checkpoint.npz").exists():
@@ -164,7 +298,27 @@ def check_survivors(out: Path, steps_per_epoch: int, previous_step: int,
     return step
 
 
-def test_training_killed_at_random_moments_resumes_to_the_same_weights(tmp_path: Path) -> None:
+def kill_plan(total_steps: int) -> list[str]:
+    """The kind of each kill: "in-write", "start-up" or "training"."""
+    kinds = []
+    for index in range(KILLS):
+        if index % IN_WRITE_EVERY == 1:
+            kinds.append("in-write")
+        elif index % START_UP_EVERY == 3:
+            kinds.append("start-up")
+        else:
+            kinds.append("training")
+    return kinds
+
+
+def test_the_test_kills_as_often_as_the_readme_says():
+    assert KILLS >= readme_kills()
+    kinds = kill_plan(60)
+    assert kinds.count("in-write") >= KILLS // 4
+    assert kinds.count("start-up") >= 1 and kinds.count("training") >= KILLS // 2
+
+
+def test_training_killed_again_and_again_resumes_to_the_same_weights(tmp_path: Path) -> None:
     started = time.monotonic()
     trainer = Trainer(tmp_path)
     steps_per_epoch = TRAIN_IMAGES // BATCH_SIZE
@@ -182,58 +336,57 @@ def test_training_killed_at_random_moments_resumes_to_the_same_weights(tmp_path:
     step_s = sum(reference_metrics["epoch_seconds"]) / total_steps
     assert global_step(reference / "checkpoint.npz", steps_per_epoch) == total_steps
 
-    # Kill, check, resume -- KILLS times.  Four kills in five land at a uniformly random
-    # moment of the first `window` seconds after fit starts (or resumes) an epoch,
-    # while the checkpoint is restored, batches are applied and checkpoints written
-    # (every batch here, each one fsync'ed: a large share of the time).  The window
-    # adapts so that each kill lets the run advance its share of the batches left
-    # before AIM, which spreads the kills over the run on a fast machine or a slow,
-    # busy one.  One kill in five lands anywhere in the process's start-up (imports,
-    # data, model).
-    window = 4.0 * step_s
     rng = random.Random(KILL_SEED)
     out = tmp_path / "killed"
-    kills, position, completed_early = 0, -1, False
-    unfinished_kills = 0  # kills that hit a run with batches still to apply
-    kill_moments: list[tuple[str, float, int]] = []
-    interrupted_writes: set[str] = set()
-    while kills < KILLS:
+    position = -1
+    record: list[tuple[str, str, int]] = []   # (kind, what the driver held at, position)
+    in_write_kills = 0
+    for index, kind in enumerate(kill_plan(total_steps)):
         assert time.monotonic() - started < TIME_BUDGET_S, "fault injection took too long"
-        launched = time.monotonic()
-        process, log = trainer.start(out, "--checkpoint-every", "1", "--resume")
-        if rng.random() < 0.2:
-            moment = ("start-up", rng.uniform(0.0, startup_s))
-            time.sleep(moment[1])
-        else:
-            moment = ("training", rng.uniform(0.0, window))
-            if wait_for_line(process, log, EPOCH_LINE, timeout=60):
-                time.sleep(moment[1])
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-        code = process.wait(timeout=60)
-        if code == 0:  # finished before the kill came: nothing left to interrupt
-            completed_early = kills < MIN_KILLS
-            break
-        assert code == -signal.SIGKILL, log.read_text()
-        kills += 1
         before = position
-        unfinished_kills += before < total_steps
-        position = check_survivors(out, steps_per_epoch, position, interrupted_writes)
-        if moment[0] == "training":
-            share = (AIM * total_steps - max(before, 0)) / (KILLS - kills + 1)
-            window *= 1.25 if position - before < max(share, 1.0) else 0.8
-        kill_moments.append((moment[0], round(time.monotonic() - launched, 3), position))
+        ceiling = max(math.ceil((index + 1) * AIM * total_steps / KILLS), before + 1)
+        leftovers_before = leftovers_in(out)
+        if kind == "in-write":
+            write_number, byte = rng.randint(1, 3), rng.randint(1, HOLD_BYTES)
+            process, log = trainer.start(out, "--checkpoint-every", "1", "--resume",
+                                         fault=f"in-write:{write_number}:{byte}")
+            wait_until(process, trainer, log, seconds=math.inf)
+        else:
+            process, log = trainer.start(out, "--checkpoint-every", "1", "--resume",
+                                         fault=f"ceiling:{ceiling}")
+            if kind == "start-up":
+                wait_until(process, trainer, log, rng.uniform(0.0, startup_s))
+            else:
+                if wait_for_line(process, log, EPOCH_LINE, timeout=60):
+                    wait_until(process, trainer, log,
+                               rng.uniform(0.0, 1.5 * (ceiling - max(before, 0)) * step_s))
+        process.send_signal(signal.SIGKILL)
+        code = process.wait(timeout=60)
+        assert code == -signal.SIGKILL, f"kill {index} ({kind}): status {code}\n{log.read_text()}"
+        held = trainer.held() or ""
+        position = check_survivors(out, steps_per_epoch, position)
+        new_leftovers = leftovers_in(out) - leftovers_before
+        if kind == "in-write":
+            # Killed half-way through writing a checkpoint: its temporary file is there
+            # and is not a model file; checkpoint.npz is the previous one, complete.
+            assert held.startswith("in-write"), f"kill {index}: the driver held at {held!r}"
+            partial = [name for name in new_leftovers if CHECKPOINT_LEFTOVER.match(name)]
+            assert len(partial) == 1, f"kill {index}: leftovers {new_leftovers}"
+            assert 0 < (out / partial[0]).stat().st_size
+            with pytest.raises(ModelFileError):
+                minicnn.load_model(out / partial[0])
+            assert before <= position <= max(before, 0) + write_number - 1
+            in_write_kills += 1
+        elif held.startswith("ceiling"):
+            assert position == ceiling, f"kill {index}: held at {held!r}, checkpoint {position}"
+        record.append((kind, held, position))
 
-    assert not completed_early, (
-        f"training finished after only {kills} kills; the kill window is too wide "
-        f"for this machine (step {step_s * 1e3:.1f} ms)")
-    assert kills >= MIN_KILLS
-    assert unfinished_kills >= MIN_KILLS, "too few kills hit an unfinished run"
-    assert any(kind == "start-up" for kind, _, _ in kill_moments)
-    assert sum(kind == "training" for kind, _, _ in kill_moments) >= MIN_KILLS // 2
-    print(f"\n{kills} kills (kind, seconds after launch, batches in the checkpoint): "
-          f"{kill_moments}; {len(interrupted_writes)} interrupted atomic writes; "
-          f"start-up {startup_s:.2f} s, step {step_s * 1e3:.1f} ms")
+    assert len(record) == KILLS >= readme_kills()
+    assert in_write_kills >= KILLS // IN_WRITE_EVERY
+    assert sum(kind == "start-up" for kind, _, _ in record) >= 1
+    assert position < total_steps, "the kills came after the run had finished"
+    print(f"\n{len(record)} kills (kind, where the driver held, batches in the checkpoint): "
+          f"{record}; start-up {startup_s:.2f} s, step {step_s * 1e3:.1f} ms")
 
     # Resume to the end, then compare with the uninterrupted run bit for bit.
     trainer.run(out, "--checkpoint-every", "1", "--resume")
@@ -241,8 +394,8 @@ def test_training_killed_at_random_moments_resumes_to_the_same_weights(tmp_path:
     expected = minicnn.load_model(reference / "model.npz")
     assert_weights_equal(resumed.get_weights(), expected.get_weights(),
                          what="killed and resumed run vs uninterrupted run")
-    np.testing.assert_array_equal(resumed.optimizer.get_state()["slots"][0],
-                                  expected.optimizer.get_state()["slots"][0])
+    assert_weights_equal(resumed.optimizer.get_state()["slots"],
+                         expected.optimizer.get_state()["slots"], what="RMSprop slots")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["history"] == reference_metrics["history"]
     assert metrics["test_loss"] == reference_metrics["test_loss"]
