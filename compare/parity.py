@@ -68,20 +68,6 @@ def make_batch(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str, f
     return x, y, "mean_squared_error", 1e-5
 
 
-def _loss_gradient(model, loss, y: np.ndarray, output: np.ndarray) -> tuple[float, np.ndarray, bool]:
-    """(loss, gradient, is-at-logits) as ``Sequential.train_on_batch`` computes them:
-    a softmax output with a cross-entropy loss is differentiated from the logits,
-    as Keras 3 does."""
-    last = model.layers[-1]
-    activation = getattr(getattr(last, "activation", None), "name", None)
-    if activation is not None and loss.uses_cached_logits(activation):
-        value, gradient = loss.value_and_gradient_from_logits(y, last.last_preactivation,
-                                                              activation)
-        return float(value), gradient, True
-    value, gradient = loss.value_and_gradient(y, output)
-    return float(value), gradient, False
-
-
 def minicnn_step(model, x: np.ndarray, y: np.ndarray, loss_name: str, learning_rate: float,
                  keras_result: dict | None = None) -> dict:
     """One training step of minicnn, layer by layer, keeping every intermediate.
@@ -100,7 +86,10 @@ def minicnn_step(model, x: np.ndarray, y: np.ndarray, loss_name: str, learning_r
             h = keras_result["inputs"][index]
         h = layer.forward(h, training=True)
         outputs.append(h)
-    loss_value, gradient, from_logits = _loss_gradient(model, loss, y, h)
+    # As Sequential.training_step: a softmax output with a cross-entropy loss is
+    # differentiated from the logits, as Keras 3 does.
+    loss_value, gradient, from_logits = loss.value_and_output_gradient(y, h, model.layers[-1])
+    loss_value = float(loss_value)
     last = len(model.layers) - 1
     input_gradients = [None] * len(model.layers)
     for index in range(last, -1, -1):

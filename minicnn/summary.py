@@ -14,6 +14,8 @@ import shutil
 
 import numpy as np
 
+from minicnn.shapes import format_shape
+
 
 def readable_memory_size(size_in_bytes: float) -> str:
     """``373288`` -> ``"364.54 KB"`` (powers of 1024, two decimals, as Keras)."""
@@ -28,13 +30,6 @@ def _count_and_bytes(arrays_shapes_dtypes) -> tuple[int, int]:
     count = sum(math.prod(shape) for shape, _ in arrays_shapes_dtypes)
     size = sum(math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in arrays_shapes_dtypes)
     return int(count), int(size)
-
-
-def format_shape(shape) -> str:
-    """``(None, 26, 26, 32)`` as Keras prints it, ``?`` when unknown."""
-    if shape is None:
-        return "?"
-    return "(" + ", ".join(str(size) for size in shape) + ")"
 
 
 def summary_rows(model) -> list[tuple[str, str, str]]:

@@ -156,6 +156,7 @@ def test_imports_point_down(graph, lower, forbidden):
 def test_the_engine_knows_no_command_line_comparison_or_benchmark(graph):
     wrong = sorted(f"{name} -> {target}" for name, targets in graph.items()
                    if _within(name, "minicnn") and not _within(name, "minicnn.cli")
+                   and name != "minicnn.__main__"  # ``python -m minicnn`` is the command
                    for target in targets
                    if _within(target, "minicnn.cli") or target.split(".")[0] in
                    ("compare", "benchmarks"))

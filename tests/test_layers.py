@@ -224,10 +224,10 @@ def test_model_gradient_through_whole_stack():
     y = np.eye(3)[rng.integers(0, 3, 4)]
 
     def loss() -> float:
-        return model._loss_and_output_gradient(y, model.forward(x, training=True))[0]
+        return model.loss.value_and_output_gradient(y, model.forward(x, training=True), model.layers[-1])[0]
 
     loss()
-    _, gradient, from_logits = model._loss_and_output_gradient(y, model.forward(x, True))
+    _, gradient, from_logits = model.loss.value_and_output_gradient(y, model.forward(x, True), model.layers[-1])
     dx = model.backward(gradient, from_logits=from_logits, need_input_grad=True)
     analytic = [variable.grad.copy() for variable in model.weights]
     assert_close(dx, numerical_gradient(loss, x), **FLOAT64_GRADIENT, what="model input grad")

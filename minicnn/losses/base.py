@@ -79,6 +79,23 @@ class Loss:
         gradient /= gradient.dtype.type(max(count, 1))
         return float(total) / max(count, 1), gradient
 
+    def value_and_output_gradient(self, y_true: np.ndarray, y_pred: np.ndarray,
+                                  last_layer) -> tuple[float, np.ndarray, bool]:
+        """``(mean loss, gradient, at_logits)`` for a model whose last layer is ``last_layer``.
+
+        Where Keras computes this loss from the logits cached by the last layer's
+        activation (see :meth:`uses_cached_logits`), the gradient is d loss / d logits
+        (``at_logits`` True) and the model skips that activation's backward; otherwise
+        it is d loss / d y_pred.
+        """
+        activation_name = getattr(getattr(last_layer, "activation", None), "name", None)
+        if activation_name is not None and self.uses_cached_logits(activation_name):
+            loss_value, dlogits = self.value_and_gradient_from_logits(
+                y_true, last_layer.last_preactivation, activation_name)
+            return loss_value, dlogits, True
+        loss_value, gradient = self.value_and_gradient(y_true, y_pred)
+        return loss_value, gradient, False
+
     def uses_cached_logits(self, activation_name: str) -> bool:
         """Whether Keras computes this loss from the logits cached by ``activation_name``.
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from minicnn import random as minicnn_random
-from minicnn.models.training import batch_slices, check_pair, check_features
+from minicnn.models.training import (batch_slices, check_features, check_pair,
+                                     check_positive_int)
 
 
 def is_batch_stream(x: Any) -> bool:
@@ -102,3 +103,32 @@ class StreamBatches:
             self._cursor = 0
             if hasattr(self.source, "on_epoch_end"):
                 self.source.on_epoch_end()
+
+
+def batch_source(model, x, y, batch_size: int | None, steps: int | None,
+                 steps_argument: str, shuffle: bool = False) -> "ArrayBatches | StreamBatches":
+    """Arrays validated once up front (``model.prepare_input``, the loss's label
+    checks), or a generator wrapped to be checked batch by batch."""
+    if is_batch_stream(x):
+        if y is not None:
+            raise ValueError("y must be None when x is a generator or sequence "
+                             "(it yields (x, y) batches itself)")
+        return StreamBatches(x, steps, steps_argument)
+    x, y = check_pair(x, y)
+    x = model.prepare_input(x)
+    model.check_targets(y, model.output_shape)
+    batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+    return ArrayBatches(x, y, batch_size, shuffle)
+
+
+def validation_source(model, validation_data, validation_steps: int | None,
+                      batch_size: int | None) -> "ArrayBatches | StreamBatches | None":
+    """``fit``'s ``validation_data``: a tuple ``(x_val, y_val)`` or a generator."""
+    if validation_data is None:
+        return None
+    if is_batch_stream(validation_data):
+        return StreamBatches(validation_data, validation_steps, "validation_steps")
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+        return batch_source(model, *validation_data, batch_size, None, "steps")
+    raise ValueError("validation_data must be a tuple (x_val, y_val) or a "
+                     "generator of (x, y) batches")

@@ -28,11 +28,13 @@ from minicnn.backend import kernels
 from minicnn.io import save_model
 from minicnn.layers.base import Layer, Shape
 from minicnn.layers.core import InputLayer
-from minicnn.models.data import ArrayBatches, StreamBatches, is_batch_stream
+from minicnn.models.data import (ArrayBatches, StreamBatches, batch_source, is_batch_stream,
+                                 validation_source)
 from minicnn.models.steps import Step, plan_steps
 from minicnn.models.training import (Callback, History, NonFiniteLossError, check_features,
                                      check_pair, check_positive_int, evaluate_loop, fit_loop,
-                                     predict_loop, split_validation)
+                                     keras_return, predict_loop, split_validation,
+                                     verbosity_level)
 from minicnn.naming import auto_name
 from minicnn.summary import print_summary
 from minicnn.variables import Variable
@@ -257,18 +259,6 @@ class Sequential:
                 dy = steps[index].backward(dy, need_dx)
         return dy
 
-    def _loss_and_output_gradient(self, y: np.ndarray, y_pred: np.ndarray):
-        """(mean loss, gradient, gradient-is-at-logits) for the batch."""
-        last = self.layers[-1]
-        activation = getattr(last, "activation", None)
-        activation_name = getattr(activation, "name", None)
-        if activation_name is not None and self.loss.uses_cached_logits(activation_name):
-            loss_value, dlogits = self.loss.value_and_gradient_from_logits(
-                y, last.last_preactivation, activation_name)
-            return loss_value, dlogits, True
-        loss_value, gradient = self.loss.value_and_gradient(y, y_pred)
-        return loss_value, gradient, False
-
     def training_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One optimizer step on a checked batch: forward, loss, backward, update.
 
@@ -277,7 +267,7 @@ class Sequential:
         gradient is not finite.
         """
         y_pred = self.forward(x, training=True)
-        loss_value, gradient, from_logits = self._loss_and_output_gradient(y, y_pred)
+        loss_value, gradient, from_logits = self.loss.value_and_output_gradient(y, y_pred, self.layers[-1])
         if not np.isfinite(loss_value):
             raise NonFiniteLossError(f"the loss is {loss_value}")
         self.backward(gradient, from_logits=from_logits)
@@ -321,12 +311,12 @@ class Sequential:
             batch_size = check_positive_int(32 if batch_size is None else batch_size,
                                             "batch_size")
             source = ArrayBatches(x, None, batch_size)
-        return predict_loop(self, source, _verbosity(verbose))
+        return predict_loop(self, source, verbosity_level(verbose))
 
     def predict_on_batch(self, x) -> np.ndarray:
         return self.predict(x, batch_size=len(np.asarray(x)), verbose=0)
 
-    def _check_targets(self, y: np.ndarray, y_pred_shape: Shape) -> None:
+    def check_targets(self, y: np.ndarray, y_pred_shape: Shape) -> None:
         """Labels must suit the loss (one-hot vs integer, class range) before any work."""
         # A zero-stride stand-in for the predictions: the loss checks shapes, not values.
         stand_in = np.broadcast_to(np.zeros((), dtype=np.float32), (len(y),) + y_pred_shape[1:])
@@ -336,21 +326,8 @@ class Sequential:
                  return_dict: bool = False, steps: int | None = None):
         """Mean loss (and metrics) over the data: a float, or [loss, *metrics] as Keras."""
         self._require_compiled("evaluate")
-        source = self._batch_source(x, y, batch_size, steps, "steps")
-        return _keras_return(evaluate_loop(self, source, _verbosity(verbose)), return_dict)
-
-    def _batch_source(self, x, y, batch_size, steps, steps_argument: str, shuffle=False):
-        """Validate arrays once up front, or wrap a generator (checked batch by batch)."""
-        if is_batch_stream(x):
-            if y is not None:
-                raise ValueError("y must be None when x is a generator or sequence "
-                                 "(it yields (x, y) batches itself)")
-            return StreamBatches(x, steps, steps_argument)
-        x, y = check_pair(x, y)
-        x = self.prepare_input(x)
-        self._check_targets(y, self.output_shape)
-        batch_size = check_positive_int(32 if batch_size is None else batch_size, "batch_size")
-        return ArrayBatches(x, y, batch_size, shuffle)
+        source = batch_source(self, x, y, batch_size, steps, "steps")
+        return keras_return(evaluate_loop(self, source, verbosity_level(verbose)), return_dict)
 
     def check_batch(self, x: np.ndarray, y: np.ndarray | None):
         """Checks for one batch from a generator: shapes, finiteness, labels."""
@@ -358,14 +335,14 @@ class Sequential:
             raise ValueError("the data generator must yield (x, y) batches for training "
                              "and evaluation")
         x = self.prepare_input(x)
-        self._check_targets(y, self.output_shape)
+        self.check_targets(y, self.output_shape)
         return x, y
 
     def batch_logs(self, y: np.ndarray, y_pred: np.ndarray, loss_value) -> dict[str, float]:
         """``{"loss": ..., metric name: ...}`` for one batch (the loss is computed when
         ``loss_value`` is None)."""
         if loss_value is None:
-            loss_value, _, _ = self._loss_and_output_gradient(y, y_pred)
+            loss_value, _, _ = self.loss.value_and_output_gradient(y, y_pred, self.layers[-1])
         logs = {"loss": float(loss_value)}
         for metric in self.metrics:
             logs[metric.name] = float(metric(y, y_pred))
@@ -380,9 +357,9 @@ class Sequential:
         self._require_compiled("train_on_batch")
         x, y = check_pair(x, y)
         x = self.prepare_input(x)
-        self._check_targets(y, self.output_shape)
+        self.check_targets(y, self.output_shape)
         loss_value, y_pred = self.training_step(x, y)
-        return _keras_return(self.batch_logs(y, y_pred, loss_value), return_dict)
+        return keras_return(self.batch_logs(y, y_pred, loss_value), return_dict)
 
     def test_on_batch(self, x, y, return_dict: bool = False):
         return self.evaluate(x, y, batch_size=len(np.asarray(x)), verbose=0,
@@ -417,18 +394,10 @@ class Sequential:
         if steps_per_epoch is not None and not is_batch_stream(x):
             raise ValueError("steps_per_epoch is for generators; with arrays the epoch "
                              "is len(x) / batch_size batches")
-        train = self._batch_source(x, y, batch_size, steps_per_epoch, "steps_per_epoch",
+        train = batch_source(self, x, y, batch_size, steps_per_epoch, "steps_per_epoch",
                                    shuffle=shuffle)
-        validation = None
-        if validation_data is not None:
-            if is_batch_stream(validation_data):
-                validation = StreamBatches(validation_data, validation_steps, "validation_steps")
-            elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
-                validation = self._batch_source(*validation_data, batch_size, None, "steps")
-            else:
-                raise ValueError("validation_data must be a tuple (x_val, y_val) or a "
-                                 "generator of (x, y) batches")
-        return fit_loop(self, train, epochs=epochs, verbosity=_verbosity(verbose),
+        validation = validation_source(self, validation_data, validation_steps, batch_size)
+        return fit_loop(self, train, epochs=epochs, verbosity=verbosity_level(verbose),
                         callbacks=list(callbacks or []), validation=validation,
                         initial_epoch=initial_epoch)
 
@@ -446,19 +415,3 @@ class Sequential:
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self.layers)}>"
 
-
-def _verbosity(verbose) -> int:
-    """Keras's "auto" means 1 (a live bar)."""
-    if verbose == "auto":
-        return 1
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', received {verbose!r}")
-    return int(verbose)
-
-
-def _keras_return(results: dict[str, float], return_dict: bool):
-    """Keras returns the loss alone without metrics, else [loss, *metrics]."""
-    if return_dict:
-        return results
-    values = list(results.values())
-    return values[0] if len(values) == 1 else values

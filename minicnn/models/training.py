@@ -285,3 +285,20 @@ def predict_loop(model, source, verbosity: int) -> np.ndarray:
     if bar:
         bar.finish({})
     return np.concatenate(outputs, axis=0)
+
+
+def verbosity_level(verbose) -> int:
+    """Keras's "auto" means 1 (a live bar)."""
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', received {verbose!r}")
+    return int(verbose)
+
+
+def keras_return(results: dict[str, float], return_dict: bool):
+    """Keras returns the loss alone without metrics, else [loss, *metrics]."""
+    if return_dict:
+        return results
+    values = list(results.values())
+    return values[0] if len(values) == 1 else values
