@@ -1,6 +1,6 @@
 """Kernel backends: shapes, agreement with the reference loops, gradients, TensorFlow.
 
-Tiers (see design.md, Style):
+Tiers:
 
 * shape: every backend's outputs have the sizes :mod:`minicnn.kernels.geometry` gives;
 * correctness: every fast backend equals ``reference`` (forward and all gradients),
@@ -11,7 +11,7 @@ Tiers (see design.md, Style):
   gradients, tie routing included.
 
 Backends come from :data:`minicnn.kernels.BACKEND_MODULES`; one whose module does not
-exist yet (numba_ops while it is being written, or numba not installed) is skipped,
+exist here (the numba package when numba is not installed) is skipped,
 and is tested automatically once it imports.
 """
 

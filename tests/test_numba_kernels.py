@@ -1,4 +1,4 @@
-"""What only the Numba backend has: two convolution paths, fused helpers, independent outputs.
+"""What only the Numba backend has: three convolution paths, fused operations, independent outputs.
 
 General correctness (every backend against the reference loops, central differences,
 TensorFlow) is in ``tests/test_kernels.py``, which parametrizes over this backend too.
@@ -9,7 +9,8 @@ Here:
   threads (with GEMMs inside Numba's threads), equals the reference on the same cases,
   whatever the size thresholds would pick (``tests/test_kernels.py`` uses tiny arrays,
   so it sees one thread);
-* the fused helpers equal the unfused composition, forward and backward;
+* the fused operations equal the unfused composition, forward and backward;
+* max pooling matches the reference exactly, ties included, on one thread and on all;
 * results never share storage: interleaved calls of two layers with the same shapes
   (forward A, forward B, backward B, backward A) give what separate calls give;
 * the float64 path keeps float64 end to end, and the fused gradients match central
@@ -25,8 +26,12 @@ from minicnn.kernels.geometry import resolve_pads
 from tests.helpers import (FLOAT32_ROUNDOFF, FLOAT64_EXACT, FLOAT64_GRADIENT, assert_close,
                            numerical_gradient)
 
-numba_ops = pytest.importorskip("minicnn.kernels.numba_ops")
-from minicnn.kernels import numba_parallel, reference  # noqa: E402  (after the skip)
+numba_backend = pytest.importorskip("minicnn.kernels.numba")
+from minicnn.kernels import reference  # noqa: E402  (after the skip)
+from minicnn.kernels.numba import blas, conv, threads  # noqa: E402
+from minicnn.kernels.numba.direct import DirectConvCache  # noqa: E402
+from minicnn.kernels.numba.im2col import Im2colConvCache  # noqa: E402
+from minicnn.kernels.numba.winograd import WinogradConvCache  # noqa: E402
 
 TOLERANCES = {np.float64: FLOAT64_EXACT, np.float32: FLOAT32_ROUNDOFF}
 
@@ -55,12 +60,12 @@ def conv_path(request, monkeypatch) -> str:
     "winograd": every 3x3 stride-1 case through F(2x2, 3x3), whatever its channels.
     """
     path = request.param
-    monkeypatch.setattr(numba_ops, "USE_DIRECT_CONV", path == "default")
+    monkeypatch.setattr(conv, "USE_DIRECT_CONV", path == "default")
     if path == "gemm":
-        monkeypatch.setattr(numba_ops, "USE_WINOGRAD", False)
+        monkeypatch.setattr(conv, "USE_WINOGRAD", False)
     elif path == "winograd":
-        monkeypatch.setattr(numba_ops, "WINOGRAD_MIN_CHANNELS", 1)
-        monkeypatch.setattr(numba_ops, "WINOGRAD_MIN_OUTPUTS", 1)
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1)
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_OUTPUTS", 1)
     return path
 
 
@@ -68,7 +73,7 @@ def conv_path(request, monkeypatch) -> str:
 def build(request, monkeypatch) -> str:
     """Run every loop on one thread or on all of Numba's threads, whatever the array size."""
     limit = 0 if request.param == "all threads" else 2**62
-    monkeypatch.setattr(numba_parallel, "PARALLEL_MIN_ELEMENTS", limit)
+    monkeypatch.setattr(threads, "PARALLEL_MIN_ELEMENTS", limit)
     return request.param
 
 
@@ -86,7 +91,7 @@ def _conv_arrays(case, dtype, seed=0):
 @pytest.mark.parametrize("case", CONV_CASES, ids=str)
 def test_both_conv_paths_match_reference(conv_path, build, case, dtype):
     x, kernel, bias, strides, pads, rng = _conv_arrays(case, dtype)
-    y, cache = numba_ops.conv2d_forward(x, kernel, bias, strides, pads)
+    y, cache = numba_backend.conv2d_forward(x, kernel, bias, strides, pads)
     y_expected, cache_expected = reference.conv2d_forward(x, kernel, bias, strides, pads)
     assert y.dtype == dtype and y.flags.c_contiguous
     assert_close(y, y_expected, **TOLERANCES[dtype],
@@ -95,7 +100,7 @@ def test_both_conv_paths_match_reference(conv_path, build, case, dtype):
     dy = rng.standard_normal(y.shape).astype(dtype)
     expected = reference.conv2d_backward(dy, cache_expected)
     for need_input_grad in (True, False):
-        grads = numba_ops.conv2d_backward(dy, cache, need_input_grad=need_input_grad)
+        grads = numba_backend.conv2d_backward(dy, cache, need_input_grad=need_input_grad)
         for name, actual, wanted in zip(("dx", "dkernel", "dbias"), grads, expected):
             if name == "dx" and not need_input_grad or wanted is None:
                 assert actual is None, name
@@ -110,20 +115,20 @@ def test_both_conv_paths_match_reference(conv_path, build, case, dtype):
 def test_fused_conv_bias_relu_equals_composition(conv_path, build, case, dtype):
     x, kernel, bias, strides, pads, rng = _conv_arrays(case, dtype, seed=1)
     tolerance = TOLERANCES[dtype]   # same path both ways: only the fusion differs
-    y, cache = numba_ops.conv2d_bias_relu_forward(x, kernel, bias, strides, pads)
-    z, plain_cache = numba_ops.conv2d_forward(x, kernel, bias, strides, pads)
+    y, cache = numba_backend.conv2d_bias_relu_forward(x, kernel, bias, strides, pads)
+    z, plain_cache = numba_backend.conv2d_forward(x, kernel, bias, strides, pads)
     assert_close(y, np.maximum(z, 0), **tolerance, what="relu(conv)")
 
     dy = rng.standard_normal(y.shape).astype(dtype)
     # The ReLU's gradient is dy where the output is positive, 0 elsewhere (0 at 0, as Keras).
-    expected = numba_ops.conv2d_backward(dy * (z > 0), plain_cache)
-    fused = numba_ops.conv2d_backward(dy, cache)
+    expected = numba_backend.conv2d_backward(dy * (z > 0), plain_cache)
+    fused = numba_backend.conv2d_backward(dy, cache)
     for name, actual, wanted in zip(("dx", "dkernel", "dbias"), fused, expected):
         if wanted is None:
             assert actual is None, name
             continue
         assert_close(actual, wanted, **tolerance, what=f"fused {name}")
-    dx, dkernel, _ = numba_ops.conv2d_backward(dy, cache, need_input_grad=False)
+    dx, dkernel, _ = numba_backend.conv2d_backward(dy, cache, need_input_grad=False)
     assert dx is None
     assert_close(dkernel, expected[1], **tolerance, what="fused dkernel without dx")
 
@@ -139,26 +144,16 @@ POOL_CASES = [
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=str)
-def test_fused_relu_max_pool_equals_composition(build, case):
+def test_max_pool_builds_match_reference_exactly(build, case):
     H, W, C, window, strides, padding = case
     rng = np.random.default_rng(2)
     x = rng.integers(-3, 3, size=(2, H, W, C)).astype(np.float64)   # ties and negatives
     pads = resolve_pads(H, W, window, strides, padding)
-    y, cache = numba_ops.max_pool2d_relu_forward(x, window, strides, pads)
-    y_expected, cache_expected = reference.max_pool2d_forward(np.maximum(x, 0), window,
-                                                              strides, pads)
-    assert_close(y, y_expected, rtol=0, atol=0, what="max_pool(relu(x))")
-
-    dy = rng.integers(-4, 5, size=y.shape).astype(np.float64)
-    dx = numba_ops.max_pool2d_backward(dy, cache)
-    dx_expected = reference.max_pool2d_backward(dy, cache_expected) * (x > 0)
-    assert_close(dx, dx_expected, rtol=0, atol=0, what="relu max-pool dx")
-
-    # And the unfused Numba pooling agrees with the reference on the same cases.
-    y, cache = numba_ops.max_pool2d_forward(x, window, strides, pads)
+    y, cache = numba_backend.max_pool2d_forward(x, window, strides, pads)
     y_expected, cache_expected = reference.max_pool2d_forward(x, window, strides, pads)
     assert_close(y, y_expected, rtol=0, atol=0, what="max_pool")
-    assert_close(numba_ops.max_pool2d_backward(dy, cache),
+    dy = rng.integers(-4, 5, size=y.shape).astype(np.float64)
+    assert_close(numba_backend.max_pool2d_backward(dy, cache),
                  reference.max_pool2d_backward(dy, cache_expected), rtol=0, atol=0,
                  what="max_pool dx")
 
@@ -170,11 +165,11 @@ def test_avg_pool_builds_match_reference(build, case, dtype):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, H, W, C)).astype(dtype)
     pads = resolve_pads(H, W, window, strides, padding)
-    y, cache = numba_ops.avg_pool2d_forward(x, window, strides, pads)
+    y, cache = numba_backend.avg_pool2d_forward(x, window, strides, pads)
     y_expected, cache_expected = reference.avg_pool2d_forward(x, window, strides, pads)
     assert_close(y, y_expected, **TOLERANCES[dtype], what="avg_pool")
     dy = rng.standard_normal(y.shape).astype(dtype)
-    assert_close(numba_ops.avg_pool2d_backward(dy, cache),
+    assert_close(numba_backend.avg_pool2d_backward(dy, cache),
                  reference.avg_pool2d_backward(dy, cache_expected), **TOLERANCES[dtype],
                  what="avg_pool dx")
 
@@ -185,7 +180,8 @@ def test_interleaved_layers_with_equal_shapes_do_not_share_storage(build, shape,
     """Forward A, forward B, backward B, backward A equals each layer computed alone."""
     rng = np.random.default_rng(3)
     N, H, W, C = shape
-    conv = numba_ops.conv2d_bias_relu_forward if fused else numba_ops.conv2d_forward
+    conv_forward = (numba_backend.conv2d_bias_relu_forward if fused
+                    else numba_backend.conv2d_forward)
     pads = ((1, 1), (1, 1))
     layers = []
     for _ in range(2):
@@ -197,23 +193,23 @@ def test_interleaved_layers_with_equal_shapes_do_not_share_storage(build, shape,
         layers.append((x, kernel, bias, dy, pooled_dy))
 
     def alone(x, kernel, bias, dy, pooled_dy):
-        y, cache = conv(x, kernel, bias, (1, 1), pads)
-        p, pool_cache = numba_ops.max_pool2d_forward(y, (2, 2), (2, 2), ((0, 0), (0, 0)))
-        grads = numba_ops.conv2d_backward(dy, cache)
-        return [a.copy() for a in (y, p, numba_ops.max_pool2d_backward(pooled_dy, pool_cache),
+        y, cache = conv_forward(x, kernel, bias, (1, 1), pads)
+        p, pool_cache = numba_backend.max_pool2d_forward(y, (2, 2), (2, 2), ((0, 0), (0, 0)))
+        grads = numba_backend.conv2d_backward(dy, cache)
+        return [a.copy() for a in (y, p, numba_backend.max_pool2d_backward(pooled_dy, pool_cache),
                                    *grads)]
 
     expected = [alone(*layer) for layer in layers]
 
     (xa, ka, ba, dya, pdya), (xb, kb, bb, dyb, pdyb) = layers
-    ya, cache_a = conv(xa, ka, ba, (1, 1), pads)
-    pa, pool_a = numba_ops.max_pool2d_forward(ya, (2, 2), (2, 2), ((0, 0), (0, 0)))
-    yb, cache_b = conv(xb, kb, bb, (1, 1), pads)
-    pb, pool_b = numba_ops.max_pool2d_forward(yb, (2, 2), (2, 2), ((0, 0), (0, 0)))
-    dpb = numba_ops.max_pool2d_backward(pdyb, pool_b)
-    grads_b = numba_ops.conv2d_backward(dyb, cache_b)
-    dpa = numba_ops.max_pool2d_backward(pdya, pool_a)
-    grads_a = numba_ops.conv2d_backward(dya, cache_a)
+    ya, cache_a = conv_forward(xa, ka, ba, (1, 1), pads)
+    pa, pool_a = numba_backend.max_pool2d_forward(ya, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    yb, cache_b = conv_forward(xb, kb, bb, (1, 1), pads)
+    pb, pool_b = numba_backend.max_pool2d_forward(yb, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    dpb = numba_backend.max_pool2d_backward(pdyb, pool_b)
+    grads_b = numba_backend.conv2d_backward(dyb, cache_b)
+    dpa = numba_backend.max_pool2d_backward(pdya, pool_a)
+    grads_a = numba_backend.conv2d_backward(dya, cache_a)
     # Everything returned earlier is still intact after the other layer's calls.
     for actual, wanted in ((ya, expected[0][0]), (pa, expected[0][1]), (dpa, expected[0][2]),
                            (yb, expected[1][0]), (pb, expected[1][1]), (dpb, expected[1][2])):
@@ -230,12 +226,12 @@ def test_non_contiguous_and_integer_inputs():
     base = rng.standard_normal((2, 9, 8, 6))
     x = base[:, ::2, :, ::2]                      # a view with gaps
     kernel = rng.standard_normal((3, 3, 3, 2))
-    y, _ = numba_ops.conv2d_forward(x, kernel, None, (1, 1), ((1, 1), (1, 1)))
+    y, _ = numba_backend.conv2d_forward(x, kernel, None, (1, 1), ((1, 1), (1, 1)))
     y_expected, _ = reference.conv2d_forward(np.ascontiguousarray(x), kernel, None, (1, 1),
                                              ((1, 1), (1, 1)))
     assert_close(y, y_expected, **FLOAT64_EXACT, what="strided x")
-    pooled, _ = numba_ops.max_pool2d_forward(np.arange(16, dtype=np.uint8).reshape(1, 4, 4, 1),
-                                             (2, 2), (2, 2), ((0, 0), (0, 0)))
+    integers = np.arange(16, dtype=np.uint8).reshape(1, 4, 4, 1)
+    pooled, _ = numba_backend.max_pool2d_forward(integers, (2, 2), (2, 2), ((0, 0), (0, 0)))
     assert pooled.dtype == np.float32
     assert pooled.ravel().tolist() == [5.0, 7.0, 13.0, 15.0]
 
@@ -243,15 +239,15 @@ def test_non_contiguous_and_integer_inputs():
 @pytest.mark.parametrize("case", [CONV_CASES[0], CONV_CASES[2]], ids=["direct", "gemm"])
 def test_fused_conv_gradients_match_central_differences(case):
     x, kernel, bias, strides, pads, rng = _conv_arrays(case, np.float64, seed=5)
-    y, cache = numba_ops.conv2d_bias_relu_forward(x, kernel, bias, strides, pads)
+    y, cache = numba_backend.conv2d_bias_relu_forward(x, kernel, bias, strides, pads)
     assert y.dtype == np.float64
     weights = rng.standard_normal(y.shape)
 
     def loss() -> float:
-        return float(np.sum(numba_ops.conv2d_bias_relu_forward(x, kernel, bias, strides,
-                                                               pads)[0] * weights))
+        output, _ = numba_backend.conv2d_bias_relu_forward(x, kernel, bias, strides, pads)
+        return float(np.sum(output * weights))
 
-    dx, dkernel, dbias = numba_ops.conv2d_backward(weights, cache)
+    dx, dkernel, dbias = numba_backend.conv2d_backward(weights, cache)
     assert dx.dtype == dkernel.dtype == np.float64
     # Random data sits far from the ReLU's kink at 0 relative to epsilon = 1e-6.
     assert_close(dx, numerical_gradient(loss, x), **FLOAT64_GRADIENT, what="dx")
@@ -264,20 +260,39 @@ def test_fused_conv_gradients_match_central_differences(case):
 @pytest.mark.parametrize("inside_numba", [True, False], ids=["numba threads", "np.matmul"])
 def test_numba_gemms_both_ways(monkeypatch, inside_numba, rows):
     """The GEMMs: inside Numba's threads (SciPy's BLAS), or NumPy's when not possible."""
-    numba_blas = pytest.importorskip("minicnn.kernels.numba_blas")
     if not inside_numba:
-        monkeypatch.setattr(numba_blas, "ENABLED", False)
-        monkeypatch.setattr(numba_blas, "_TRIED", True)
-    elif not numba_blas.enable():
+        monkeypatch.setattr(blas, "ENABLED", False)
+        monkeypatch.setattr(blas, "_TRIED", True)
+    elif not blas.enable():
         pytest.skip("SciPy's BLAS cannot be made single-threaded here")
     rng = np.random.default_rng(7)
     A = rng.standard_normal((rows, 40)).astype(np.float32)
     B = rng.standard_normal((40, 30)).astype(np.float32)
     C = rng.standard_normal((rows, 30)).astype(np.float32)
     tolerance = dict(rtol=1e-5, atol=1e-4)
-    assert_close(numba_blas.matmul_2d(A, B), A @ B, **tolerance, what="A @ B")
-    assert_close(numba_blas.matmul_2d(C, B.T), C @ B.T, **tolerance, what="C @ B^T")
-    assert_close(numba_blas.matmul_tn(A, C), A.T @ C, **tolerance, what="A^T @ C")
+    assert_close(blas.matmul_2d(A, B), A @ B, **tolerance, what="A @ B")
+    assert_close(blas.matmul_2d(C, B.T), C @ B.T, **tolerance, what="C @ B^T")
+    assert_close(blas.matmul_tn(A, C), A.T @ C, **tolerance, what="A^T @ C")
+
+
+@pytest.mark.parametrize("x_shape, kernel_shape, strides, wanted", [
+    ((2, 28, 28, 1), (3, 3, 1, 32), (1, 1), DirectConvCache),      # MNIST's first layer
+    ((2, 13, 13, 32), (3, 3, 32, 64), (1, 1), WinogradConvCache),  # its second
+    ((2, 5, 5, 64), (3, 3, 64, 64), (1, 1), Im2colConvCache),      # its third: 3x3 outputs
+    ((2, 9, 9, 16), (3, 3, 16, 16), (2, 2), Im2colConvCache),      # stride 2
+    ((2, 9, 9, 1), (5, 5, 1, 4), (1, 1), Im2colConvCache),         # 5x5 kernel
+], ids=["direct", "winograd", "few outputs", "stride 2", "5x5"])
+def test_each_path_returns_its_named_cache(x_shape, kernel_shape, strides, wanted):
+    """The shape picks the path, and the cache says which one ran, field by field."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    kernel = rng.standard_normal(kernel_shape).astype(np.float32)
+    y, cache = numba_backend.conv2d_bias_relu_forward(x, kernel, None, strides,
+                                                      ((0, 0), (0, 0)))
+    assert type(cache) is wanted
+    assert cache.y is y and cache.relu and not cache.has_bias
+    dx, dkernel, dbias = numba_backend.conv2d_backward(np.ones_like(y), cache)
+    assert dx.shape == x_shape and dkernel.shape == kernel_shape and dbias is None
 
 
 @pytest.mark.parametrize("pads", [((3, 0), (2, 1)), ((2, 2), (0, 3)), ((2, 2), (2, 2))],
@@ -288,19 +303,20 @@ def test_conv_with_wide_pads_matches_reference(pads):
     x = rng.standard_normal((2, 6, 7, 16))
     kernel = rng.standard_normal((3, 3, 16, 16))
     bias = rng.standard_normal(16)
-    y, cache = numba_ops.conv2d_forward(x, kernel, bias, (1, 1), pads)
+    y, cache = numba_backend.conv2d_forward(x, kernel, bias, (1, 1), pads)
     y_expected, cache_expected = reference.conv2d_forward(x, kernel, bias, (1, 1), pads)
-    assert cache[0] == ("winograd" if max(*pads[0], *pads[1]) <= 2 else "gemm")
+    wanted = WinogradConvCache if max(*pads[0], *pads[1]) <= 2 else Im2colConvCache
+    assert isinstance(cache, wanted)
     assert_close(y, y_expected, **FLOAT64_EXACT, what="y")
     dy = rng.standard_normal(y.shape)
     for name, actual, wanted in zip(("dx", "dkernel", "dbias"),
-                                    numba_ops.conv2d_backward(dy, cache),
+                                    numba_backend.conv2d_backward(dy, cache),
                                     reference.conv2d_backward(dy, cache_expected)):
         assert_close(actual, wanted, **FLOAT64_EXACT, what=name)
 
 
-# (N, H, W, C, F, pads): the seed's first two layers (direct, Winograd), odd sizes (a
-# dropped last row/column), pads.
+# (N, H, W, C, F, pads): the MNIST convnet's first two layers (direct, Winograd), odd
+# sizes (a dropped last row/column), pads.
 CONV_POOL_CASES = [(2, 28, 28, 1, 32, ((0, 0), (0, 0))), (2, 9, 8, 1, 5, ((1, 1), (1, 1))),
                    (1, 7, 10, 1, 17, ((0, 1), (1, 0))), (2, 13, 13, 32, 64, ((0, 0), (0, 0))),
                    (2, 9, 10, 16, 17, ((1, 1), (1, 1))), (1, 12, 9, 16, 16, ((0, 1), (1, 0)))]
@@ -315,9 +331,9 @@ def test_fused_conv_relu_max_pool_equals_composition(build, case, dtype):
     x = rng.standard_normal((N, H, W, C)).astype(dtype)
     kernel = rng.standard_normal((3, 3, C, F)).astype(dtype)
     bias = rng.standard_normal(F).astype(dtype)
-    assert numba_ops.conv2d_relu_max_pool2d_supported(x.shape, kernel.shape, (1, 1), pads,
-                                                      (2, 2), (2, 2), ((0, 0), (0, 0)))
-    y, cache = numba_ops.conv2d_relu_max_pool2d_forward(x, kernel, bias, pads)
+    assert numba_backend.conv2d_relu_max_pool2d_supported(x.shape, kernel.shape, (1, 1), pads,
+                                                          (2, 2), (2, 2), ((0, 0), (0, 0)))
+    y, cache = numba_backend.conv2d_relu_max_pool2d_forward(x, kernel, bias, pads)
     z, conv_cache = reference.conv2d_forward(x, kernel, bias, (1, 1), pads)
     pooled, pool_cache = reference.max_pool2d_forward(np.maximum(z, 0), (2, 2), (2, 2),
                                                       ((0, 0), (0, 0)))
@@ -327,8 +343,8 @@ def test_fused_conv_relu_max_pool_equals_composition(build, case, dtype):
     dy = rng.standard_normal(y.shape).astype(dtype)
     dz = reference.max_pool2d_backward(dy, pool_cache) * (z > 0)
     expected = reference.conv2d_backward(dz, conv_cache)
-    for name, actual, wanted in zip(("dx", "dkernel", "dbias"),
-                                    numba_ops.conv2d_relu_max_pool2d_backward(dy, cache), expected):
+    fused = numba_backend.conv2d_relu_max_pool2d_backward(dy, cache)
+    for name, actual, wanted in zip(("dx", "dkernel", "dbias"), fused, expected):
         assert actual.dtype == dtype, name
         assert_close(actual, wanted, **TOLERANCES[dtype], what=name)
 
@@ -336,7 +352,7 @@ def test_fused_conv_relu_max_pool_equals_composition(build, case, dtype):
 def test_fused_conv_relu_max_pool_declines_other_shapes():
     def supported(x_shape, kernel_shape, strides=(1, 1), pool=(2, 2), pool_strides=(2, 2),
                   pool_pads=((0, 0), (0, 0))):
-        return numba_ops.conv2d_relu_max_pool2d_supported(
+        return numba_backend.conv2d_relu_max_pool2d_supported(
             x_shape, kernel_shape, strides, ((0, 0), (0, 0)), pool, pool_strides, pool_pads)
 
     assert supported((2, 8, 8, 1), (3, 3, 1, 4))                 # direct
@@ -350,9 +366,10 @@ def test_fused_conv_relu_max_pool_declines_other_shapes():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-def test_compiled_rmsprop_update_is_numpys_bit_for_bit(monkeypatch, dtype):
+def test_compiled_rmsprop_update_is_numpys_bit_for_bit(dtype):
     """The numba backend's one-pass RMSprop update against the NumPy operations."""
-    from minicnn import backend, optimizers
+    from minicnn import optimizers
+    from minicnn.backend import using_backend
     from minicnn.variables import Variable
 
     rng = np.random.default_rng(2)
@@ -360,12 +377,13 @@ def test_compiled_rmsprop_update_is_numpys_bit_for_bit(monkeypatch, dtype):
     gradients = [rng.standard_normal((7, 5)).astype(dtype) * 10.0 ** k for k in (-6, 0, 3)]
 
     def run(compiled: bool) -> np.ndarray:
-        monkeypatch.setattr(backend, "_active", numba_ops if compiled else reference)
-        variable = Variable(start.copy(), "w")
-        optimizer = optimizers.RMSprop(learning_rate=0.01)
-        for gradient in gradients:
-            variable.grad = gradient
-            optimizer.apply_gradients([variable])
+        # The reference backend has no rmsprop_update: the optimizer's NumPy operations.
+        with using_backend("numba" if compiled else "reference"):
+            variable = Variable(start.copy(), "w")
+            optimizer = optimizers.RMSprop(learning_rate=0.01)
+            for gradient in gradients:
+                variable.grad = gradient
+                optimizer.apply_gradients([variable])
         return variable.value
 
     np.testing.assert_array_equal(run(True), run(False))
@@ -373,11 +391,10 @@ def test_compiled_rmsprop_update_is_numpys_bit_for_bit(monkeypatch, dtype):
 
 def test_winograd_row_transforms_equal_their_matrices():
     """The term-by-term transforms of F(2x2, 3x3) are B^T d B, A^T M A and A g A^T."""
-    from minicnn.kernels import numba_winograd as winograd
-    from minicnn.kernels import numba_winograd_f2 as f2
+    from minicnn.kernels.numba.winograd import transforms as f2
 
     rng = np.random.default_rng(5)
-    BT, AT = winograd.BT, winograd.AT
+    BT, AT = f2.BT, f2.AT
     d = rng.standard_normal((1, 4, 4, 3))                     # one 4x4 input tile, 3 channels
     V = np.empty((16, 1, 3))
     f2.input_transform_row(d, 1, 1, 0, 0, V)
@@ -398,5 +415,5 @@ def test_winograd_row_transforms_equal_their_matrices():
 
     # And the kernel transform G w G^T, which the loops never see.
     w = rng.standard_normal((3, 3, 2, 3))
-    expected = np.einsum("ij,jkcf,lk->ilcf", winograd.G, w, winograd.G).reshape(16, 2, 3)
-    assert_close(winograd.kernel_transform(w), expected, **FLOAT64_EXACT, what="G w G^T")
+    expected = np.einsum("ij,jkcf,lk->ilcf", f2.G, w, f2.G).reshape(16, 2, 3)
+    assert_close(f2.kernel_transform(w), expected, **FLOAT64_EXACT, what="G w G^T")

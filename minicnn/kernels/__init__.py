@@ -70,7 +70,7 @@ import numpy as np
 BACKEND_MODULES = {
     "reference": "minicnn.kernels.reference",
     "numpy": "minicnn.kernels.numpy_ops",
-    "numba": "minicnn.kernels.numba_ops",
+    "numba": "minicnn.kernels.numba",
 }
 
 REQUIRED_OPERATIONS = ("conv2d_forward", "conv2d_backward", "max_pool2d_forward",

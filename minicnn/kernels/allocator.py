@@ -5,11 +5,9 @@ gradients) and frees them a step later.  glibc hands every block above its mmap
 threshold (128 KiB at start, adapting upwards to the largest block freed) to the kernel
 with ``mmap`` and gives it back with ``munmap`` when freed, so the next step's array of
 the same size starts as untouched pages: one page fault, and a zeroing by the kernel,
-per 4 KiB.  Measured on the 2-core machine, the MNIST convnet's numba step went from
-19.0-21.4 ms to 12.2-12.4 ms (batch 64, 3 epochs of 100 steps, NumPy's BLAS on one
-thread in both) with the settings below;
-the kernel benchmarks, which call one layer in a loop, never saw it, because there
-glibc's adaptive threshold does settle.
+per 4 KiB.  On the MNIST convnet's numba step those page faults cost a large share of
+the step, and the settings below remove them; the kernel benchmarks, which call one
+layer in a loop, never saw it, because there glibc's adaptive threshold does settle.
 
 :func:`keep_freed_memory` raises the mmap threshold to glibc's maximum (32 MiB on
 64-bit) and the trim threshold to :data:`TRIM_THRESHOLD_BYTES`, so freed blocks stay in

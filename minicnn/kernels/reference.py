@@ -1,6 +1,6 @@
 """Convolution and pooling written as plain loops, to be read line by line.
 
-This backend is the definition the faster ones (``numpy_ops``, ``numba_ops``) are
+This backend is the definition the faster ones (``numpy_ops``, ``numba``) are
 tested against.  It is slow on purpose: every multiply-add is a line of Python, so
 a reader can follow exactly which input cell meets which kernel weight.
 

@@ -1,4 +1,4 @@
-"""Compiled loops behind the Numba pooling kernels (see :mod:`minicnn.kernels.numba_ops`).
+"""Max and average pooling: one compiled pass each way, and the public pooling kernels.
 
 Max pooling computes the maximum *and* where it was in one pass: ``winner[n, i, j, c]``
 is the window offset ``kh*KW + kw`` of the first maximum in row-major order (a small
@@ -8,16 +8,26 @@ a scatter that reads ``dy`` and ``winner`` once.  Padded cells are skipped (they
 
 Loops are parallel over output rows ``(n, i)`` when windows of different output rows
 cannot touch the same input cell (``SH >= KH``, the usual case), else over images.
+Average pooling's backward is a gather over input rows, as ``col2im`` is
+(:mod:`~minicnn.kernels.numba.im2col`), so its tasks never write the same cell.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
-from minicnn.kernels.numba_conv_loops import source_index
-from minicnn.kernels.numba_parallel import parallel_loop
+from minicnn.kernels.geometry import Pads, padded_output_hw
+from minicnn.kernels.numba.im2col import source_index
+from minicnn.kernels.numba.operands import float_dtype
+from minicnn.kernels.numba.threads import parallel_loop, use_threads
 
+
+# --------------------------------------------------------------------------------------
+# Max pooling loops
+# --------------------------------------------------------------------------------------
 
 @njit(cache=True)
 def _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner):
@@ -47,7 +57,7 @@ def _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner):
 
 
 @njit(cache=True)
-def _max_pool_forward_row(x, KH, KW, SH, SW, top, left, relu, task, y, winner):
+def _max_pool_forward_row(x, KH, KW, SH, SW, top, left, task, y, winner):
     """:func:`max_pool_forward` for output row ``task = n*OH + i``."""
     H, W, C = x.shape[1], x.shape[2], x.shape[3]
     OH, OW = y.shape[1], y.shape[2]
@@ -81,25 +91,18 @@ def _max_pool_forward_row(x, KH, KW, SH, SW, top, left, relu, task, y, winner):
                 where_row[j, c] = where
     for j in range(j_fast, OW):
         _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner)
-    if relu:
-        for j in range(OW):
-            best = y[n, i, j]
-            for c in range(C):
-                best[c] = best[c] if best[c] > 0.0 else 0.0
 
 
 @parallel_loop
-def max_pool_forward(x, KH, KW, SH, SW, top, left, relu, y, winner):
+def max_pool_forward(x, KH, KW, SH, SW, top, left, y, winner):
     """``y[n,i,j,c] = max`` over the window's real cells; ``winner`` = its offset ``kh*KW+kw``.
 
-    With ``relu`` the stored maximum is ``max(., 0)`` (``relu(max x) = max relu(x)``;
-    the winner is unchanged, and its gradient is zeroed in the backward pass when the
-    maximum was not positive).  The usual 2x2 window with stride 2 is written out cell
-    by cell, so the channel loop is four loads and three selects (vectorized, ~4x
-    faster than the general loop, whose best-so-far lives in memory).
+    The usual 2x2 window with stride 2 is written out cell by cell, so the channel loop
+    is four loads and three selects, which vectorize (the general loop keeps its
+    best-so-far in memory).
     """
     for task in prange(y.shape[0] * y.shape[1]):
-        _max_pool_forward_row(x, KH, KW, SH, SW, top, left, relu, np.int64(task), y, winner)
+        _max_pool_forward_row(x, KH, KW, SH, SW, top, left, np.int64(task), y, winner)
 
 
 @njit(cache=True)
@@ -113,12 +116,11 @@ def _zero_rows(dx, n, start, stop):
 
 
 @njit(cache=True)
-def _max_pool_write_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, n, i, dx):
+def _max_pool_write_row(dy, winner, KH, KW, SH, SW, top, left, n, i, dx):
     """Write output row ``(n, i)``'s windows of ``dx``: ``dy`` at the winner, 0 elsewhere.
 
     Only for windows that do not overlap (``SH >= KH``, ``SW >= KW``): each cell is
-    written by one window, so plain stores (vector selects) replace ``+=``.  With the
-    fused ReLU a non-positive maximum passed no gradient.
+    written by one window, so plain stores (vector selects) replace ``+=``.
     """
     H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
     OW = dy.shape[2]
@@ -129,46 +131,35 @@ def _max_pool_write_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, n, i, dx
         kw_stop = min(KW, W + left - j * SW)
         grads = dy[n, i, j]
         where = winner[n, i, j]
-        best = y[n, i, j]
         for kh in range(kh_start, kh_stop):
             p = i * SH - top + kh
             for kw in range(kw_start, kw_stop):
                 offset = kh * KW + kw
                 out = dx[n, p, j * SW - left + kw]
-                if relu:
-                    for c in range(C):
-                        keep = where[c] == offset and best[c] > 0.0
-                        out[c] = grads[c] if keep else 0.0
-                else:
-                    for c in range(C):
-                        out[c] = grads[c] if where[c] == offset else 0.0
+                for c in range(C):
+                    out[c] = grads[c] if where[c] == offset else 0.0
 
 
 @njit(cache=True)
-def _max_pool_write_row_2x2(dy, y, relu, winner, n, i, dx):
+def _max_pool_write_row_2x2(dy, winner, n, i, dx):
     """:func:`_max_pool_write_row` for 2x2 windows tiling the input.
 
     One inner loop per cell of the window, over 1-D channel rows, each with a single
-    store stream: this is the shape LLVM vectorizes (4x faster than one loop storing
-    to four cells).
+    store stream: this is the shape LLVM vectorizes (one loop storing to four cells
+    does not).
     """
     OW, C = dy.shape[2], dy.shape[3]
     for j in range(OW):
         grads = dy[n, i, j]
         where = winner[n, i, j]
-        best = y[n, i, j]
         for cell in range(4):
             out = dx[n, 2 * i + cell // 2, 2 * j + cell % 2]
-            if relu:
-                for c in range(C):
-                    out[c] = grads[c] if where[c] == cell and best[c] > 0.0 else 0.0
-            else:
-                for c in range(C):
-                    out[c] = grads[c] if where[c] == cell else 0.0
+            for c in range(C):
+                out[c] = grads[c] if where[c] == cell else 0.0
 
 
 @njit(cache=True)
-def _max_pool_add_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx):
+def _max_pool_add_row(dy, winner, KW, SH, SW, top, left, n, i, dx):
     """Add output row ``(n, i)``'s gradients to the winning cells (overlapping windows)."""
     OW, C = dy.shape[2], dy.shape[3]
     for j in range(OW):
@@ -176,14 +167,11 @@ def _max_pool_add_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx):
             offset = winner[n, i, j, c]
             kh = offset // KW
             kw = offset - kh * KW
-            g = dy[n, i, j, c]
-            if relu and not (y[n, i, j, c] > 0.0):
-                g = 0.0
-            dx[n, i * SH - top + kh, j * SW - left + kw, c] += g
+            dx[n, i * SH - top + kh, j * SW - left + kw, c] += dy[n, i, j, c]
 
 
 @njit(cache=True)
-def _max_pool_backward_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, task, dx):
+def _max_pool_backward_row(dy, winner, KH, KW, SH, SW, top, left, task, dx):
     """:func:`max_pool_backward` for output row ``task = n*OH + i`` (windows not overlapping).
 
     Output row i's windows touch only input rows [i*SH - top, (i+1)*SH - top): this task
@@ -205,37 +193,40 @@ def _max_pool_backward_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, task,
             stop = H
         _zero_rows(dx, n, start, stop)
     if tiled and KH == 2 and KW == 2:
-        _max_pool_write_row_2x2(dy, y, relu, winner, n, i, dx)
+        _max_pool_write_row_2x2(dy, winner, n, i, dx)
     else:
-        _max_pool_write_row(dy, y, relu, winner, KH, KW, SH, SW, top, left, n, i, dx)
+        _max_pool_write_row(dy, winner, KH, KW, SH, SW, top, left, n, i, dx)
 
 
 @njit(cache=True)
-def _max_pool_backward_image(dy, y, relu, winner, KW, SH, SW, top, left, n, dx):
+def _max_pool_backward_image(dy, winner, KW, SH, SW, top, left, n, dx):
     """:func:`max_pool_backward` for image ``n`` when windows overlap: gradients added."""
     _zero_rows(dx, n, np.int64(0), dx.shape[1])
     for i in range(dy.shape[1]):
-        _max_pool_add_row(dy, y, relu, winner, KW, SH, SW, top, left, n, i, dx)
+        _max_pool_add_row(dy, winner, KW, SH, SW, top, left, n, i, dx)
 
 
 @parallel_loop
-def max_pool_backward_disjoint(dy, y, relu, winner, KH, KW, SH, SW, top, left, dx):
+def max_pool_backward_disjoint(dy, winner, KH, KW, SH, SW, top, left, dx):
     """Overwrite ``dx`` ``(N, H, W, C)`` with each ``dy`` at its winner, zeros elsewhere.
 
     For windows that do not overlap (``SH >= KH`` and ``SW >= KW``); parallel over
     output rows.
     """
     for task in prange(dy.shape[0] * dy.shape[1]):
-        _max_pool_backward_row(dy, y, relu, winner, KH, KW, SH, SW, top, left,
-                               np.int64(task), dx)
+        _max_pool_backward_row(dy, winner, KH, KW, SH, SW, top, left, np.int64(task), dx)
 
 
 @parallel_loop
-def max_pool_backward_overlapping(dy, y, relu, winner, KW, SH, SW, top, left, dx):
+def max_pool_backward_overlapping(dy, winner, KW, SH, SW, top, left, dx):
     """:func:`max_pool_backward_disjoint` for overlapping windows: parallel over images."""
     for n in prange(dy.shape[0]):
-        _max_pool_backward_image(dy, y, relu, winner, KW, SH, SW, top, left, np.int64(n), dx)
+        _max_pool_backward_image(dy, winner, KW, SH, SW, top, left, np.int64(n), dx)
 
+
+# --------------------------------------------------------------------------------------
+# Average pooling loops
+# --------------------------------------------------------------------------------------
 
 @njit(cache=True)
 def _avg_pool_forward_row(x, KH, KW, SH, SW, top, left, task, y):
@@ -308,3 +299,106 @@ def avg_pool_backward(dy, KH, KW, SH, SW, top, left, dx):
     """
     for task in prange(dx.shape[0] * dx.shape[1]):
         _avg_pool_backward_row(dy, KH, KW, SH, SW, top, left, np.int64(task), dx)
+
+
+# --------------------------------------------------------------------------------------
+# The pooling kernels
+# --------------------------------------------------------------------------------------
+
+class MaxPoolCache(NamedTuple):
+    """What :func:`max_pool2d_backward` needs from :func:`max_pool2d_forward`."""
+
+    x_shape: tuple[int, int, int, int]
+    dtype: np.dtype
+    winner: np.ndarray
+    """``(N, OH, OW, C)``: offset ``kh*KW + kw`` of each window's first maximum."""
+    pool_size: tuple[int, int]
+    strides: tuple[int, int]
+    pads: Pads
+
+
+class AvgPoolCache(NamedTuple):
+    """What :func:`avg_pool2d_backward` needs from :func:`avg_pool2d_forward`."""
+
+    x_shape: tuple[int, int, int, int]
+    dtype: np.dtype
+    pool_size: tuple[int, int]
+    strides: tuple[int, int]
+    pads: Pads
+
+
+def max_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple[int, int],
+                       pads: Pads) -> tuple[np.ndarray, MaxPoolCache]:
+    """Max over each ``KH x KW`` window, with the winner's position, in one pass.
+
+    Padded cells never win (they act as ``-inf``); on ties the first maximum in
+    row-major window order wins, and only it gets the gradient.
+
+    Args:
+        x: ``(N, H, W, C)``.
+        pool_size: ``(KH, KW)``.
+        strides: ``(SH, SW)``.
+        pads: ``((top, bottom), (left, right))``.
+
+    Returns:
+        ``(y, cache)``, ``y`` ``(N, OH, OW, C)``, ``OH = (H + top + bottom - KH) // SH + 1``.
+    """
+    dtype = float_dtype(x)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    N, H, W, C = x.shape
+    KH, KW = pool_size
+    SH, SW = strides
+    (top, _), (left, _) = pads
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
+    y = np.empty((N, OH, OW, C), dtype=dtype)
+    # The winner's offset kh*KW + kw within its window: one byte for the usual windows.
+    winner = np.empty((N, OH, OW, C), dtype=np.int8 if KH * KW <= 127 else np.int32)
+    use_threads(x.size)
+    max_pool_forward(x, KH, KW, SH, SW, top, left, y, winner)
+    return y, MaxPoolCache(x.shape, dtype, winner, pool_size, strides, pads)
+
+
+def max_pool2d_backward(dy: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
+    """``dx`` ``(N, H, W, C)``: each ``dy[n, i, j, c]`` at its window's winner, 0 elsewhere."""
+    KH, KW = cache.pool_size
+    SH, SW = cache.strides
+    (top, _), (left, _) = cache.pads
+    dy = np.ascontiguousarray(dy, dtype=cache.dtype)
+    dx = np.empty(cache.x_shape, dtype=cache.dtype)
+    use_threads(dx.size)
+    if SH >= KH and SW >= KW:
+        max_pool_backward_disjoint(dy, cache.winner, KH, KW, SH, SW, top, left, dx)
+    else:
+        max_pool_backward_overlapping(dy, cache.winner, KW, SH, SW, top, left, dx)
+    return dx
+
+
+def avg_pool2d_forward(x: np.ndarray, pool_size: tuple[int, int], strides: tuple[int, int],
+                       pads: Pads) -> tuple[np.ndarray, AvgPoolCache]:
+    """Mean over the real (unpadded) cells of each ``KH x KW`` window.
+
+    Args and returns as :func:`max_pool2d_forward`.
+    """
+    dtype = float_dtype(x)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    N, H, W, C = x.shape
+    KH, KW = pool_size
+    SH, SW = strides
+    (top, _), (left, _) = pads
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
+    y = np.empty((N, OH, OW, C), dtype=dtype)
+    use_threads(x.size)
+    avg_pool_forward(x, KH, KW, SH, SW, top, left, y)
+    return y, AvgPoolCache(x.shape, dtype, pool_size, strides, pads)
+
+
+def avg_pool2d_backward(dy: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
+    """``dx`` ``(N, H, W, C)``: ``dy / count`` to every real cell of each window, summed."""
+    KH, KW = cache.pool_size
+    SH, SW = cache.strides
+    (top, _), (left, _) = cache.pads
+    dy = np.ascontiguousarray(dy, dtype=cache.dtype)
+    dx = np.empty(cache.x_shape, dtype=cache.dtype)
+    use_threads(dx.size)
+    avg_pool_backward(dy, KH, KW, SH, SW, top, left, dx)
+    return dx

@@ -6,9 +6,10 @@ pool and Numba's has three busy threads on two cores; each parallel loop then wa
 its slowest thread.  Here every GEMM of the numba backend runs either on the calling
 thread or as a ``prange`` over shares of the work, each thread calling a
 *single-threaded* BLAS (``np.dot`` inside Numba goes to SciPy's BLAS, through
-``scipy.linalg.cython_blas``): the blocked Winograd loops, the im2col forward
-(:func:`conv_forward`), the im2col backward (:func:`matmul_tn`, :func:`matmul_2d`) and
-Dense layers (:func:`matmul_2d`).
+``scipy.linalg.cython_blas``): the blocked Winograd loops
+(:mod:`~minicnn.kernels.numba.winograd.blocked`), the im2col forward
+(:func:`~minicnn.kernels.numba.im2col.gemm_forward`), the im2col backward
+(:func:`matmul_tn`, :func:`matmul_2d`) and Dense layers (:func:`matmul_2d`).
 
 This needs SciPy, and SciPy's OpenBLAS set to one thread (:func:`enable`, done on the
 first use; it affects SciPy's BLAS only, not NumPy's).  When that is not possible (no
@@ -24,8 +25,7 @@ import os
 import numpy as np
 from numba import njit, prange
 
-from minicnn.kernels.numba_conv_loops import bias_relu_rows, im2col_task, sum_partials
-from minicnn.kernels.numba_parallel import MAX_THREADS, use_threads, worker_share
+from minicnn.kernels.numba.threads import MAX_THREADS, sum_partials, use_threads, worker_share
 
 ENABLED = False
 """True once SciPy's BLAS is known to run single-threaded inside Numba's threads."""
@@ -82,8 +82,8 @@ def enable() -> bool:
     return ENABLED
 
 
-# Products up to this many multiply-adds (~40 us of one core) run on the calling thread:
-# waking Numba's sleeping threads costs ~10 us, more than splitting them saves.
+# Products up to this many multiply-adds run on the calling thread: waking Numba's
+# sleeping threads costs more than splitting so small a product saves.
 SERIAL_MATMUL_MAX_MACS = 1 << 22
 
 
@@ -129,11 +129,11 @@ def matmul_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Why: a GEMM big enough for NumPy's OpenBLAS to wake its threads (a Dense layer's
     64 x 576 x 64 is) leaves them spinning for a while after it, stealing the cores from
-    the next convolution's Numba threads.  Measured on the 2-core machine: a training
-    step of the MNIST convnet went from 24 ms to 17 ms when NumPy's BLAS kept to one
-    thread.  Here small products run on the calling thread and larger ones are split by
-    rows of ``a`` among Numba's threads, each calling SciPy's single-threaded BLAS
-    (transposed views are taken without a copy).  Unusual products (mixed dtypes,
+    the next convolution's Numba threads (a training step of the MNIST convnet is
+    markedly faster when NumPy's BLAS keeps to one thread).  Here small products run
+    on the calling thread and larger ones are split by rows of ``a`` among Numba's
+    threads, each calling SciPy's single-threaded BLAS (transposed views are taken
+    without a copy).  Unusual products (mixed dtypes,
     integers, empty) are ``a @ b``.
     """
     if not _in_numba(a, b):
@@ -144,7 +144,8 @@ def matmul_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if M * K * N <= SERIAL_MATMUL_MAX_MACS or M < MAX_THREADS:
         _serial_matmul(_blas_ready(a), _blas_ready(b), out)
     else:
-        _row_split_matmul(_blas_ready(a), _blas_ready(b), use_threads(M * K * N), out)
+        threads = use_threads(M * K * N)
+        _row_split_matmul(_blas_ready(a), _blas_ready(b), threads, out)
     return out
 
 
@@ -167,35 +168,3 @@ def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     parts = np.empty((threads, M, N), dtype=a.dtype)
     _inner_split_matmul_tn(np.ascontiguousarray(a), np.ascontiguousarray(b), threads, parts)
     return sum_partials(parts)
-
-
-# --------------------------------------------------------------------------------------
-# The im2col + GEMM convolution's forward pass as one parallel loop
-# --------------------------------------------------------------------------------------
-# (Its backward pass is matmul_tn and matmul_2d above, then a parallel col2im.)
-
-# Rows of the patch matrix a thread gathers before multiplying them: ~0.5 MB of patches
-# for MNIST's second layer, so the GEMM reads them from the core's own L2 cache.
-CHUNK_ROWS = 512
-
-
-@njit(cache=True, parallel=True)
-def conv_forward(x, kernel_matrix, bias, relu, KH, KW, SH, SW, top, left, OH, OW, threads,
-                 cols, y2d):
-    """``y2d = relu?(im2col(x) @ kernel_matrix + bias)``, and ``cols`` = the patches.
-
-    Each thread takes a contiguous share of the ``N*OH`` output rows and, chunk by chunk,
-    gathers their patches, multiplies them (single-threaded BLAS) and applies the bias
-    and ReLU while the chunk is still in its cache.
-    """
-    tasks = x.shape[0] * OH
-    share = (tasks + threads - 1) // threads
-    group = max(1, CHUNK_ROWS // OW)
-    for worker in prange(threads):
-        stop = min(tasks, (worker + 1) * share)
-        for first in range(worker * share, stop, group):
-            last = min(first + group, stop)
-            for task in range(first, last):
-                im2col_task(x, KH, KW, SH, SW, top, left, OH, OW, task, cols, 0)
-            np.dot(cols[first * OW:last * OW], kernel_matrix, y2d[first * OW:last * OW])
-            bias_relu_rows(y2d, first * OW, last * OW, bias, relu)

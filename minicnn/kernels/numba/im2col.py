@@ -1,13 +1,24 @@
-"""Compiled loops around the one BLAS GEMM of a convolution: patches, scatter, epilogues.
+"""The im2col + GEMM convolution: patches, one BLAS GEMM, and the memory-bound passes around it.
 
-These are the memory-bound passes of :mod:`minicnn.kernels.numba_ops`'s GEMM path.
+The path every convolution can take (the others are faster for the shapes they
+accept; :mod:`~minicnn.kernels.numba.conv` chooses).  Forward, with ``cols`` the patch
+matrix ``(N*OH*OW, KH*KW*C)``::
+
+    y = relu?(cols @ kernel.reshape(KH*KW*C, F) + bias)        already NHWC
+
+Backward, with ``g = dy`` (or ``dy * (y > 0)`` after a fused ReLU)::
+
+    dkernel = cols^T @ g        dbias = sum_rows g        dcols = g @ kernel_matrix^T
+
+and ``dx`` the patch gradients ``dcols`` summed back onto the input cells (``col2im``).
+
 Every loop is parallel over *rows* ``(n, i)`` of the batch (``prange`` over ``N * OH``
 or ``N * H``), so that a batch of one large image (VGG16 visualizations) still uses
 every core, and every parallel task writes memory no other task writes: no atomics, no
 ``np.add.at``.  Each loop body is an ``@njit`` helper for one row (called with an int64
 index: a ``prange`` index is unsigned inside the parallel region, and a second integer
-type would compile the helper twice), which the fused loops of
-:mod:`minicnn.kernels.numba_blas` reuse.
+type would compile the helper twice), which :func:`gemm_forward` reuses to gather,
+multiply and finish the output chunk by chunk in each thread.
 
 Layout everywhere: ``x`` NHWC ``(N, H, W, C)``, kernel HWIO ``(KH, KW, C, F)``, patch
 matrix ``cols`` of shape ``(N*OH*OW, KH*KW*C)`` with row ``(n*OH + i)*OW + j`` and
@@ -19,16 +30,25 @@ column ``(kh*KW + kw)*C + c`` holding ``x[n, i*SH - top + kh, j*SW - left + kw, 
 are written to vectorize without reassociation: the innermost index always runs over
 independent outputs (channels ``c`` or filters ``f``), never over a reduction, and a
 flag such as ``relu`` is tested outside the inner loop (a branch inside it stops LLVM
-from vectorizing, measured 3-4x slower).
+from vectorizing it).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
-from minicnn.kernels.numba_parallel import parallel_loop, worker_share
+from minicnn.kernels.geometry import Pads, padded_output_hw
+from minicnn.kernels.numba import blas
+from minicnn.kernels.numba.threads import (parallel_loop, sum_partials, threads_for,
+                                           use_threads, worker_share)
 
+
+# --------------------------------------------------------------------------------------
+# Patches and their scatter back
+# --------------------------------------------------------------------------------------
 
 @njit(cache=True)
 def im2col_task(x, KH, KW, SH, SW, top, left, OH, OW, task, cols, first_row):
@@ -122,6 +142,10 @@ def col2im(dcols, KH, KW, SH, SW, top, left, OH, OW, dx):
         col2im_task(dcols, KH, KW, SH, SW, top, left, OH, OW, np.int64(task), dx)
 
 
+# --------------------------------------------------------------------------------------
+# Epilogues: bias and ReLU forward, ReLU mask and bias sums backward
+# --------------------------------------------------------------------------------------
+
 @njit(cache=True)
 def bias_relu_rows(y, start, stop, bias, relu):
     """``y[r] += bias`` for rows ``start <= r < stop``, then ``max(., 0)`` when ``relu``."""
@@ -142,18 +166,6 @@ def bias_relu_inplace(y, bias, relu):
     """``y[r, f] = y[r, f] + bias[f]``, then ``max(., 0)`` when ``relu``; ``y`` is 2-D."""
     for r in prange(y.shape[0]):
         bias_relu_rows(y, np.int64(r), np.int64(r) + 1, bias, relu)
-
-
-@njit(cache=True)
-def sum_partials(partial):
-    """``partial.sum(axis=0)`` for a float64 ``(threads, ...)`` array of per-thread sums.
-
-    Written out: Numba's generic ``sum(axis=...)`` adds seconds of compile time.
-    """
-    total = partial[0].copy()
-    for worker in range(1, partial.shape[0]):
-        total += partial[worker]
-    return total
 
 
 # Rows summed in the array's own dtype before a float64 flush: short float32 sums keep
@@ -210,3 +222,142 @@ def column_sums(g, threads):
         first, last = worker_share(worker, threads, g.shape[0])
         gradient_rows(g, g, False, first, last, g, partial[worker])
     return sum_partials(partial)
+
+
+# --------------------------------------------------------------------------------------
+# The forward pass as one parallel loop: patches, GEMM and epilogue chunk by chunk
+# --------------------------------------------------------------------------------------
+
+# Rows of the patch matrix a thread gathers before multiplying them: about half a
+# megabyte of patches for MNIST's second layer, so the GEMM reads them from the core's
+# own L2 cache.
+CHUNK_ROWS = 512
+
+
+@parallel_loop
+def gemm_forward(x, kernel_matrix, bias, relu, KH, KW, SH, SW, top, left, OH, OW, threads,
+                 cols, y2d):
+    """``y2d = relu?(im2col(x) @ kernel_matrix + bias)``, and ``cols`` = the patches.
+
+    Each thread takes a contiguous share of the ``N*OH`` output rows and, chunk by chunk,
+    gathers their patches, multiplies them (single-threaded BLAS, see
+    :mod:`~minicnn.kernels.numba.blas`) and applies the bias and ReLU while the chunk is
+    still in its cache.
+    """
+    tasks = x.shape[0] * OH
+    share = (tasks + threads - 1) // threads
+    group = max(1, CHUNK_ROWS // OW)
+    for worker in prange(threads):
+        stop = min(tasks, (worker + 1) * share)
+        for first in range(worker * share, stop, group):
+            last = min(first + group, stop)
+            for task in range(first, last):
+                im2col_task(x, KH, KW, SH, SW, top, left, OH, OW, task, cols, 0)
+            np.dot(cols[first * OW:last * OW], kernel_matrix, y2d[first * OW:last * OW])
+            bias_relu_rows(y2d, first * OW, last * OW, bias, relu)
+
+
+# --------------------------------------------------------------------------------------
+# The convolution
+# --------------------------------------------------------------------------------------
+
+class Im2colConvCache(NamedTuple):
+    """What :func:`backward` needs from :func:`forward`."""
+
+    cols: np.ndarray
+    """Patch matrix ``(N*OH*OW, KH*KW*C)``; for a pointwise layer, ``x`` as ``(N*H*W, C)``."""
+    kernel_matrix: np.ndarray
+    """``kernel.reshape(KH*KW*C, F)``."""
+    x_shape: tuple[int, int, int, int]
+    """``(N, H, W, C)``."""
+    kernel_shape: tuple[int, int, int, int]
+    """``(KH, KW, C, F)``."""
+    strides: tuple[int, int]
+    pads: Pads
+    has_bias: bool
+    """Whether the forward had a bias (else ``dbias`` is None)."""
+    relu: bool
+    """Whether the forward fused a ReLU (then ``dy`` is masked by ``y > 0``)."""
+    y: np.ndarray
+    """The forward's output ``(N, OH, OW, F)``, for the ReLU's mask."""
+    pointwise: bool
+    """1x1, stride 1, unpadded: the GEMM ran on ``x`` itself, no patches."""
+
+
+def forward(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray, has_bias: bool,
+            strides: tuple[int, int], pads: Pads, relu: bool
+            ) -> tuple[np.ndarray, Im2colConvCache]:
+    """``y = relu?(im2col(x) @ kernel_matrix + bias)``: ``(y (N, OH, OW, F), cache)``.
+
+    ``x``, ``kernel`` and ``bias_vector`` (zeros when ``has_bias`` is False) are
+    contiguous and of one float dtype; ``OH = (H + top + bottom - KH) // SH + 1``.
+    """
+    dtype = x.dtype
+    N, H, W, C = x.shape
+    KH, KW, _, F = kernel.shape
+    SH, SW = strides
+    (top, bottom), (left, right) = pads
+    OH, OW = padded_output_hw(H, W, (KH, KW), (SH, SW), pads)
+    depth = KH * KW * C
+    kernel_matrix = kernel.reshape(depth, F)
+    # A 1x1, stride-1, unpadded convolution is already a GEMM on x itself.
+    pointwise = KH == 1 and KW == 1 and SH == 1 and SW == 1 and top == bottom == left == right == 0
+    rows = N * OH * OW
+    if not pointwise and threads_for(rows * depth) > 1 and blas.enable():
+        # One parallel loop: patches, GEMM and bias/ReLU chunk by chunk in each thread.
+        cols = np.empty((rows, depth), dtype=dtype)
+        y2d = np.empty((rows, F), dtype=dtype)
+        threads = use_threads(rows * depth)
+        gemm_forward(x, kernel_matrix, bias_vector, relu, KH, KW, SH, SW, top, left, OH, OW,
+                     threads, cols, y2d)
+    else:
+        if pointwise:
+            cols = x.reshape(rows, C)
+        else:
+            cols = np.empty((rows, depth), dtype=dtype)
+            use_threads(cols.size)
+            im2col(x, KH, KW, SH, SW, top, left, OH, OW, cols)
+        y2d = blas.matmul_2d(cols, kernel_matrix)
+        if has_bias or relu:
+            use_threads(y2d.size)
+            bias_relu_inplace(y2d, bias_vector, relu)
+    y = y2d.reshape(N, OH, OW, F)
+    return y, Im2colConvCache(cols, kernel_matrix, (N, H, W, C), (KH, KW, C, F), strides,
+                              pads, has_bias, relu, y, pointwise)
+
+
+def backward(dy: np.ndarray, cache: Im2colConvCache, need_input_grad: bool
+             ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """``(dx or None, dkernel, dbias or None)`` of :func:`forward`, given ``dy = dL/dy``."""
+    dtype = cache.cols.dtype
+    N, H, W, C = cache.x_shape
+    KH, KW, _, F = cache.kernel_shape
+    _, OH, OW, _ = dy.shape
+    dy2d = np.ascontiguousarray(dy, dtype=dtype).reshape(N * OH * OW, F)
+    y2d = cache.y.reshape(N * OH * OW, F)
+
+    if cache.relu:
+        g = np.empty_like(dy2d)
+        threads = use_threads(g.size)
+        bias_sums = relu_grad_and_bias_sums(dy2d, y2d, threads, g)
+    else:
+        g = dy2d
+        bias_sums = None
+        if cache.has_bias:
+            threads = use_threads(g.size)
+            bias_sums = column_sums(g, threads)
+    dkernel = blas.matmul_tn(cache.cols, g).reshape(cache.kernel_shape)
+    dcols = blas.matmul_2d(g, cache.kernel_matrix.T) if need_input_grad else None
+    dbias = bias_sums.astype(dtype) if cache.has_bias else None
+
+    dx = None
+    if need_input_grad:
+        if cache.pointwise:
+            dx = dcols.reshape(cache.x_shape)  # patches are the input cells themselves
+        else:
+            SH, SW = cache.strides
+            (top, _), (left, _) = cache.pads
+            dx = np.empty(cache.x_shape, dtype=dtype)
+            use_threads(dcols.size)
+            col2im(dcols, KH, KW, SH, SW, top, left, OH, OW, dx)
+    return dx, dkernel, dbias

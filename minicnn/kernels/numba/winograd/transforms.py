@@ -1,22 +1,67 @@
-"""Compiled transforms of Winograd's F(2x2, 3x3) (see :mod:`minicnn.kernels.numba_winograd`):
-the row loops its blocked loops call.
+"""Winograd F(2x2, 3x3): its matrices, the kernel transforms, and the compiled tile transforms.
 
-Input tiles are 4x4, output tiles 2x2; points 0, 1, -1 (coefficients 0, +-1, +-1/2).
-Each 2-D transform is two 1-D passes over a tile: first down its columns into a small
-per-task buffer ``E``, then along its rows.  The 1-D transforms are written out term by
-term (``_bt2``, ``_at2``, ``_a2``, inlined), because a loop over the constant matrices keeps
-partial sums in memory and does not vectorize (measured 4x slower); the innermost loop
-always runs over channels (``c``) or filters (``f``), with no branch.
+Lavin & Gray's matrices (interpolation points 0, 1, -1; coefficients 0, +-1, +-1/2)::
+
+    Y = A^T [ (G w G^T) (.) (B^T d B) ] A          (.) elementwise, per 4x4 tile
+
+The kernel is transformed once per call (:func:`kernel_transform`, with NumPy).  The
+input, output and gradient tiles are transformed inside the blocked loops of
+:mod:`~minicnn.kernels.numba.winograd.blocked`, one row of tiles at a time, by the
+compiled functions below.  Each 2-D transform is two 1-D passes over a tile: first down
+its columns into a small per-task buffer ``E``, then along its rows.  The 1-D
+transforms are written out term by term (``_bt2``, ``_at2``, ``_a2``, inlined), because a
+loop over the constant matrices keeps partial sums in memory and does not vectorize;
+the innermost loop always runs over channels (``c``) or filters (``f``), with no branch.
+Tests check the written-out transforms against :data:`BT`, :data:`G` and :data:`AT`.
 
 Naming: tile ``t = (n*tiles_h + ti)*tiles_w + tj``; transformed arrays are
-``(16, tiles, channels)`` block buffers.  Each function handles one row of tiles; the
-blocked loops that call them are in :mod:`minicnn.kernels.numba_winograd`.
+``(16, tiles, channels)`` block buffers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+BT = np.array([[1, 0, -1, 0],
+               [0, 1, 1, 0],
+               [0, -1, 1, 0],
+               [0, 1, 0, -1]], dtype=np.float64)
+"""``B^T (4 x 4)``: an input tile ``d`` becomes ``B^T d B``."""
+G = np.array([[1, 0, 0],
+              [0.5, 0.5, 0.5],
+              [0.5, -0.5, 0.5],
+              [0, 0, 1]], dtype=np.float64)
+"""``G (4 x 3)``: a 3x3 kernel ``w`` becomes ``G w G^T``."""
+AT = np.array([[1, 1, 1, 0],
+               [0, 1, -1, -1]], dtype=np.float64)
+"""``A^T (2 x 4)``: a transformed product ``M`` becomes the 2x2 outputs ``A^T M A``."""
+
+TILE = 2
+"""Outputs per tile side; input tiles are ``TILE + 2 = 4`` cells a side."""
+
+
+def tiles_along(length: int) -> int:
+    """Tiles that cover ``length`` outputs: ``ceil(length / 2)``."""
+    return -(-length // TILE)
+
+
+def kernel_transform(kernel: np.ndarray) -> np.ndarray:
+    """``U[i*4 + j, c, f] = (G w_{c,f} G^T)[i, j]``: ``(16, C, F)`` from ``(3, 3, C, F)``."""
+    _, _, C, F = kernel.shape
+    transform = G.astype(kernel.dtype)
+    # Two small GEMMs: rows (G w) for all (c, f) at once, then columns (. G^T).
+    rows = (transform @ kernel.reshape(3, 3 * C * F)).reshape(4, 3, C * F)
+    return np.ascontiguousarray(np.matmul(transform, rows).reshape(16, C, F))
+
+
+def kernel_gradient_transform(dU: np.ndarray) -> np.ndarray:
+    """``dw = G^T dU G`` per ``(c, f)``: ``(3, 3, C, F)`` from ``dU`` ``(16, C, F)``."""
+    _, C, F = dU.shape
+    transform = G.astype(dU.dtype)
+    columns = np.matmul(transform.T, dU.reshape(4, 4, C * F))          # (4, 3, C*F): dU G
+    return np.ascontiguousarray((transform.T @ columns.reshape(4, 3 * C * F))
+                                .reshape(3, 3, C, F))
 
 
 # --------------------------------------------------------------------------------------
