@@ -123,8 +123,10 @@ class Synthetic:
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test starts with both network functions failing loudly."""
+def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test starts with both network functions failing loudly, and with no Keras
+    download of MNIST to reuse (an empty ``KERAS_HOME``)."""
+    monkeypatch.setenv(mnist.KERAS_HOME_ENV, str(tmp_path / "empty-keras-home"))
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("network access in a test")
@@ -494,7 +496,8 @@ def test_unknown_source_name_is_a_value_error(cache_dir: Path) -> None:
 
 
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(mnist.DATA_DIR_ENV, raising=False)
+    for name in (mnist.DATA_DIR_ENV, mnist.HOME_ENV, "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
     assert mnist.default_cache_dir() == Path.home() / ".cache" / "minicnn" / "datasets"
     monkeypatch.setenv(mnist.DATA_DIR_ENV, str(tmp_path))
     assert mnist.default_cache_dir() == tmp_path

