@@ -1,6 +1,6 @@
 """Array-in/array-out kernels, one module per backend, all with the same signatures.
 
-Every backend module (``reference``, ``numpy_ops``, ``numba_ops``) exports::
+Every backend module (``reference``, ``numpy_ops``, the ``numba`` package) exports::
 
     conv2d_forward(x, kernel, bias, strides, pads) -> (y, cache)
         x       (N, H, W, C)      input, float32 or float64 (the output keeps x's dtype)
