@@ -245,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n1. Intermediate activations")
     keras_maps = keras_activations(model, x, ACTIVATION_LAYERS)
     for name, feature_map in keras_maps.items():
-        path = plotting.plot_activations(feature_map, out / f"keras_activations_{name}.png",
-                                         title=f"Keras VGG16 {name}", max_channels=32,
-                                         cell_inches=0.7)
+        path = out / f"keras_activations_{name}.png"
+        plotting.plot_activations(feature_map, path, title=f"Keras VGG16 {name}",
+                                  max_channels=32, cell_inches=0.7)
         print(f"  {name} {feature_map.shape} -> {path}")
         summary["files"].append(str(path))
 
@@ -256,9 +256,10 @@ def main(argv: list[str] | None = None) -> int:
                                                   arguments.steps, arguments.pattern_size,
                                                   seed=arguments.seed)
     for name, images in patterns.items():
-        path = plotting.plot_filter_patterns(
+        path = out / f"keras_filters_{name}.png"
+        plotting.plot_filter_patterns(
             [image[..., ::-1] for image in images],   # BGR (VGG16's input) -> RGB to show
-            out / f"keras_filters_{name}.png", title=f"Keras VGG16 {name}",
+            path, title=f"Keras VGG16 {name}",
             labels=[str(i) for i in range(len(images))])
         print(f"  -> {path}")
         summary["files"].append(str(path))
@@ -269,9 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     top = top_classes(probabilities, weights)
     print("  top-3 classes: " + "; ".join(top)
           + ("" if weights == "imagenet" else "   (random weights: meaningless)"))
-    path = plotting.plot_grad_cam(picture / 255.0, heatmap, out / "keras_gradcam.png",
-                                  title=f"Keras VGG16 Grad-CAM, class {class_index}, "
-                                        f"{GRAD_CAM_LAYER} ({weights} weights)")
+    path = out / "keras_gradcam.png"
+    plotting.plot_grad_cam(picture / 255.0, heatmap, path,
+                           title=f"Keras VGG16 Grad-CAM, class {class_index}, "
+                                 f"{GRAD_CAM_LAYER} ({weights} weights)")
     print(f"  explaining class {class_index} -> {path}")
     summary.update({"top3": top, "grad_cam_class": class_index})
     summary["files"].append(str(path))
@@ -288,9 +290,10 @@ def main(argv: list[str] | None = None) -> int:
               f"  (class {result.class_index}, {report['seconds']:.1f} s)")
         print(f"  class probabilities     max abs diff "
               f"{report['grad_cam']['predictions_max_abs_diff']:.3g}")
-        path = plotting.plot_grad_cam(picture / 255.0, result.heatmap, out / "minicnn_gradcam.png",
-                                      title=f"minicnn VGG16 Grad-CAM, class {result.class_index}, "
-                                            f"{GRAD_CAM_LAYER} ({weights} weights)")
+        path = out / "minicnn_gradcam.png"
+        plotting.plot_grad_cam(picture / 255.0, result.heatmap, path,
+                               title=f"minicnn VGG16 Grad-CAM, class {result.class_index}, "
+                                     f"{GRAD_CAM_LAYER} ({weights} weights)")
         # one filter pattern too: the first filter of the first layer, same start image
         from minicnn import viz
         from minicnn.interop.keras import from_keras

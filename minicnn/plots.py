@@ -1,10 +1,13 @@
-"""Matplotlib figures for training runs and studies, written as PNG files atomically.
+"""Matplotlib figures for training runs and studies.
+
+Every ``plot_*`` function returns the ``matplotlib.figure.Figure``; in a Jupyter notebook
+a Figure that ends a cell is shown inline. It writes a PNG only when given a ``path``.
 
 The figures are drawn on ``matplotlib.figure.Figure`` with the Agg canvas directly,
-never through ``pyplot``: no global figure state, no GUI backend picked behind the
-user's back, and it works on machines without a display. Each PNG is rendered into
-memory first and then written with :func:`minicnn.files.atomic_write`, so a reader never
-sees half an image.
+never through ``pyplot``: no global figure state (nothing accumulates in a long
+notebook), no GUI backend picked behind the user's back, and it works on machines
+without a display. Each PNG is rendered into memory first and then written with
+:func:`minicnn.files.atomic_write`, so a reader never sees half an image.
 """
 
 from __future__ import annotations
@@ -14,22 +17,37 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from minicnn.files import atomic_write
+from minicnn.notebook import enable_inline_figures
 
-__all__ = ["plot_training_curves", "plot_bars", "save_figure"]
+if TYPE_CHECKING:  # matplotlib is imported only when something is plotted
+    from matplotlib.figure import Figure
+
+__all__ = ["new_figure", "finish_figure", "plot_training_curves", "plot_bars", "save_figure"]
 
 
-def _new_figure(width: float, height: float):
-    """A Figure attached to an Agg canvas (imports matplotlib only when plotting)."""
+def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
+    """A Figure of ``width`` x ``height`` inches on an Agg canvas, shown inline when it
+    is a notebook cell's result (imports matplotlib only when plotting)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=100)
+    figure = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(figure)
+    enable_inline_figures(figure)
     return figure
 
 
-def save_figure(figure, path: str | os.PathLike[str]) -> Path:
+def finish_figure(figure: Figure, path: str | os.PathLike[str] | None) -> Figure:
+    """Save ``figure`` to ``path`` when one is given (:func:`save_figure`); return it."""
+    if path is not None:
+        save_figure(figure, path)
+    return figure
+
+
+def save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
     """Render ``figure`` to PNG in memory, then write it to ``path`` atomically."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
@@ -37,9 +55,10 @@ def save_figure(figure, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, lambda handle: handle.write(data))
 
 
-def plot_training_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike[str],
+def plot_training_curves(history: Mapping[str, Sequence[float]],
+                         path: str | os.PathLike[str] | None = None,
                          test: Mapping[str, float] | None = None,
-                         title: str | None = None) -> Path:
+                         title: str | None = None) -> Figure:
     """The book's two plots side by side: accuracy and loss per epoch.
 
     Training values are dots, validation values (``val_*`` keys, when present) a line,
@@ -48,13 +67,13 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path: str | os.
 
     Args:
         history: ``History.history``: ``{"loss": [...], "accuracy": [...], "val_loss": ...}``.
-        path: the PNG file to write.
+        path: a PNG file to write (default: none, only the Figure is returned).
         test: optional ``{"loss": float, "accuracy": float}`` on the test set.
         title: optional title over both panels.
     Returns:
-        ``path`` as a Path.
+        the Figure (two axes).
     """
-    figure = _new_figure(11, 4)
+    figure = new_figure(11, 4)
     axes = figure.subplots(1, 2)
     for axis, metric in zip(axes, ("accuracy", "loss")):
         train = list(history.get(metric, []))
@@ -76,23 +95,23 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path: str | os.
         axis.legend()
     if title:
         figure.suptitle(title)
-    return save_figure(figure, path)
+    return finish_figure(figure, path)
 
 
 def plot_bars(labels: Sequence[str], panels: Sequence[tuple[str, Sequence[float], str]],
-              path: str | os.PathLike[str], title: str | None = None) -> Path:
+              path: str | os.PathLike[str] | None = None, title: str | None = None) -> Figure:
     """One bar chart per panel, the same labels on each: a compact way to compare runs.
 
     Args:
         labels: the name of each bar (one per run).
         panels: ``(panel title, values, value format)`` triples, e.g.
             ``("test accuracy", [0.99, 0.98], "{:.4f}")``; each value is printed on its bar.
-        path: the PNG file to write.
+        path: a PNG file to write (default: none, only the Figure is returned).
         title: optional title over all panels.
     Returns:
-        ``path`` as a Path.
+        the Figure (one axis per panel).
     """
-    figure = _new_figure(4.2 * len(panels), 4.2)
+    figure = new_figure(4.2 * len(panels), 4.2)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     positions = list(range(len(labels)))
     for axis, (panel_title, values, value_format) in zip(axes, panels):
@@ -105,4 +124,4 @@ def plot_bars(labels: Sequence[str], panels: Sequence[tuple[str, Sequence[float]
         axis.margins(y=0.15)
     if title:
         figure.suptitle(title)
-    return save_figure(figure, path)
+    return finish_figure(figure, path)

@@ -367,18 +367,30 @@ def test_resize_bilinear() -> None:
     assert viz.resize_bilinear(np.zeros((3, 3, 2)), (6, 9)).shape == (6, 9, 2)
 
 
-def test_plotting_helpers_write_pngs(tmp_path: Path) -> None:
+def test_plotting_helpers_return_figures_and_write_pngs_only_when_asked(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
     model = mnist_like_model()
     image = random_image((28, 28, 1))
     paths = plotting.save_activation_grids(
         viz.activations(model, image, ["conv2d_2", "max_pooling2d"]), tmp_path)
     assert [p.name for p in paths] == ["activations_max_pooling2d.png", "activations_conv2d_2.png"]
     pattern = viz.filter_pattern(model, "conv2d", 0, steps=3)
-    paths.append(plotting.plot_filter_patterns([pattern] * 3, tmp_path / "f.png", "conv2d",
-                                               labels=["a", "b", "c"]))
     heatmap = viz.grad_cam(model, image, "conv2d_2")
-    paths.append(plotting.plot_grad_cam(image, heatmap, tmp_path / "g.png", "title"))
-    paths.append(plotting.plot_grad_cam(random_image((30, 20, 3)), heatmap, tmp_path / "rgb.png"))
+    figures = {
+        "f.png": lambda path: plotting.plot_filter_patterns([pattern] * 3, path, "conv2d",
+                                                            labels=["a", "b", "c"]),
+        "g.png": lambda path: plotting.plot_grad_cam(image, heatmap, path, "title"),
+        "rgb.png": lambda path: plotting.plot_grad_cam(random_image((30, 20, 3)), heatmap, path),
+        "a.png": lambda path: plotting.plot_activations(viz.activations(model, image)["conv2d"],
+                                                        path, title="conv2d"),
+    }
+    for name, draw in figures.items():
+        before = sorted(tmp_path.iterdir())
+        assert isinstance(draw(None), Figure)
+        assert sorted(tmp_path.iterdir()) == before  # no path: nothing written
+        assert isinstance(draw(tmp_path / name), Figure)
+        paths.append(tmp_path / name)
     for path in paths:
         assert path.read_bytes().startswith(PNG_MAGIC)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temp files

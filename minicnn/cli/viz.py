@@ -86,8 +86,8 @@ def view_activations(model, image: np.ndarray, source: str, layer: str | None,
     print(f"activations of {source}:")
     paths = []
     for name, feature_map in maps.items():
-        path = viz.plotting.plot_activations(feature_map, out / f"activations_{_slug(name)}.png",
-                                             title=name)
+        path = out / f"activations_{_slug(name)}.png"
+        viz.plotting.plot_activations(feature_map, path, title=name)
         blank = int(np.sum(~feature_map.reshape(-1, feature_map.shape[-1]).any(axis=0)))
         print(f"  {name:<20} {str(feature_map.shape):<16} blank channels {blank:>3} of "
               f"{feature_map.shape[-1]:<4} -> {path}")
@@ -125,8 +125,9 @@ def view_filters(model, layer: str | None, count: int, steps: int, step_size: fl
             print(f"  {index:>6} {start:>25.4g} {final:>10.4g} {ratio:>9.3g}{note}")
             patterns.append(ascent.image)
             labels.append(str(index))
-        path = viz.plotting.plot_filter_patterns(
-            patterns, out / f"filters_{_slug(name)}.png", labels=labels,
+        path = out / f"filters_{_slug(name)}.png"
+        viz.plotting.plot_filter_patterns(
+            patterns, path, labels=labels,
             title=f"{name}: patterns that maximize each filter's mean activation")
         print(f"  -> {path}")
         paths.append(path)
@@ -148,8 +149,9 @@ def view_grad_cam(model, image: np.ndarray, source: str, layer: str | None,
     print("  heatmap at the layer's resolution:")
     for row in result.heatmap:
         print("    " + " ".join(f"{value:4.2f}" for value in row))
-    path = viz.plotting.plot_grad_cam(
-        image, result.heatmap, out / f"gradcam_{_slug(layer)}_class{result.class_index}.png",
+    path = out / f"gradcam_{_slug(layer)}_class{result.class_index}.png"
+    viz.plotting.plot_grad_cam(
+        image, result.heatmap, path,
         title=f"Grad-CAM, class {result.class_index} "
               f"(p={predictions[result.class_index]:.3f}), layer {layer}")
     print(f"  -> {path}")

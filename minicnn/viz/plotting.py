@@ -1,9 +1,10 @@
-"""PNG pictures of the three views; each helper takes arrays and writes one file.
+"""Pictures of the three views; each ``plot_*`` helper takes arrays and returns a Figure.
 
-Drawn on a ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no display
-needed) and written atomically by :func:`minicnn.plots.save_figure`.  Grids are
-assembled as one NumPy array and shown with a single ``imshow``, which keeps the files
-small.
+The ``matplotlib.figure.Figure`` is shown inline when it ends a Jupyter cell, and
+written as a PNG only when a ``path`` is given (atomically, by
+:func:`minicnn.plots.save_figure`). Drawn with the Agg canvas (no pyplot, no display
+needed). Grids are assembled as one NumPy array and shown with a single ``imshow``,
+which keeps the files small.
 """
 
 from __future__ import annotations
@@ -14,21 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.plots import save_figure
+from typing import TYPE_CHECKING
+
+from minicnn.plots import finish_figure, new_figure
 from minicnn.viz.images import resize_bilinear, to_grey
+
+if TYPE_CHECKING:  # matplotlib is imported only when something is plotted
+    from matplotlib.figure import Figure
 
 __all__ = ["deprocess_image", "normalize_channel", "tile", "overlay_heatmap",
            "plot_activations", "save_activation_grids", "plot_filter_patterns",
            "plot_grad_cam"]
-
-
-def _figure(width: float, height: float, dpi: int = 100):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvasAgg(figure)
-    return figure
 
 
 def deprocess_image(image: np.ndarray) -> np.ndarray:
@@ -73,7 +70,7 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) 
     Args:
         image: (H, W, C) or (H, W), values in [0, 1].
         heatmap: (h, w) in [0, 1], any resolution.
-        alpha: weight of the heatmap (the seed uses 0.4).
+        alpha: weight of the heatmap (the book uses 0.4).
     Returns:
         (H, W, 3) RGB in [0, 1].
     """
@@ -87,17 +84,19 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) 
     return np.clip((1 - alpha) * image + alpha * colored, 0, 1)
 
 
-def plot_activations(feature_map: np.ndarray, path: str | os.PathLike, title: str = "",
-                     images_per_row: int = 16, max_channels: int | None = None,
-                     cell_inches: float = 0.6) -> Path:
+def plot_activations(feature_map: np.ndarray, path: str | os.PathLike | None = None,
+                     title: str = "", images_per_row: int = 16,
+                     max_channels: int | None = None, cell_inches: float = 0.6) -> Figure:
     """Every channel of one layer's output as a grid of small grey images.
 
     Args:
         feature_map: (H, W, C) (e.g. one entry of :func:`minicnn.viz.activations`).
-        path: the PNG to write.
+        path: a PNG to write (default: none).
         title: shown above the grid (the layer name and shape are appended).
-        images_per_row: channels per row (the seed uses 16).
+        images_per_row: channels per row (the book uses 16).
         max_channels: show only the first channels (default all).
+    Returns:
+        the Figure.
     """
     feature_map = np.asarray(feature_map)
     if feature_map.ndim != 3:
@@ -108,32 +107,39 @@ def plot_activations(feature_map: np.ndarray, path: str | os.PathLike, title: st
     # NaN gaps are not painted: the figure's white shows between the maps
     grid = tile(channels, per_row, gap=max(1, feature_map.shape[0] // 14), fill=np.nan)
     rows = -(-count // per_row)
-    figure = _figure(cell_inches * per_row, cell_inches * rows + 0.45)
+    figure = new_figure(cell_inches * per_row, cell_inches * rows + 0.45)
     axis = figure.add_axes((0, 0, 1, 1))
     axis.imshow(grid, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
     axis.set_axis_off()
     shape = "x".join(str(size) for size in feature_map.shape)
     axis.set_title(f"{title} {shape}".strip(), fontsize=9)
-    return save_figure(figure, path)
+    return finish_figure(figure, path)
 
 
 def save_activation_grids(activations: Mapping[str, np.ndarray], out_dir: str | os.PathLike,
                           prefix: str = "activations_", images_per_row: int = 16,
                           max_channels: int | None = None) -> list[Path]:
-    """One PNG per layer, ``OUT/activations_<layer>.png``, in the mapping's order."""
-    return [plot_activations(feature_map, Path(out_dir) / f"{prefix}{name}.png", title=name,
-                             images_per_row=images_per_row, max_channels=max_channels)
-            for name, feature_map in activations.items()]
+    """One PNG per layer, ``OUT/activations_<layer>.png``, in the mapping's order; returns the paths."""
+    paths = []
+    for name, feature_map in activations.items():
+        path = Path(out_dir) / f"{prefix}{name}.png"
+        plot_activations(feature_map, path, title=name, images_per_row=images_per_row,
+                         max_channels=max_channels)
+        paths.append(path)
+    return paths
 
 
-def plot_filter_patterns(patterns: Sequence[np.ndarray], path: str | os.PathLike,
+def plot_filter_patterns(patterns: Sequence[np.ndarray], path: str | os.PathLike | None = None,
                          title: str = "", labels: Sequence[str] | None = None,
-                         images_per_row: int = 8, cell_inches: float = 1.0) -> Path:
+                         images_per_row: int = 8, cell_inches: float = 1.0) -> Figure:
     """Filter patterns (raw gradient-ascent images) as a grid, each deprocessed.
 
     Args:
         patterns: (H, W, C) images from :func:`minicnn.viz.filter_pattern`.
+        path: a PNG to write (default: none).
         labels: optional caption per pattern (e.g. "3: x12.4").
+    Returns:
+        the Figure.
     """
     if not patterns:
         raise ValueError("plot_filter_patterns needs at least one pattern")
@@ -143,7 +149,7 @@ def plot_filter_patterns(patterns: Sequence[np.ndarray], path: str | os.PathLike
         shown.append(image[..., 0] if image.shape[-1] == 1 else image[..., :3])
     per_row = min(images_per_row, len(shown))
     rows = -(-len(shown) // per_row)
-    figure = _figure(cell_inches * per_row, cell_inches * rows + 0.4)
+    figure = new_figure(cell_inches * per_row, cell_inches * rows + 0.4)
     axes = figure.subplots(rows, per_row, squeeze=False)
     for position, axis in enumerate(axes.flat):
         axis.set_axis_off()
@@ -153,19 +159,22 @@ def plot_filter_patterns(patterns: Sequence[np.ndarray], path: str | os.PathLike
                 axis.set_title(labels[position], fontsize=7, pad=2)
     if title:
         figure.suptitle(title, fontsize=9)
-    return save_figure(figure, path)
+    return finish_figure(figure, path)
 
 
-def plot_grad_cam(image: np.ndarray, heatmap: np.ndarray, path: str | os.PathLike,
-                  title: str = "", alpha: float = 0.4, panel_inches: float = 2.4) -> Path:
+def plot_grad_cam(image: np.ndarray, heatmap: np.ndarray, path: str | os.PathLike | None = None,
+                  title: str = "", alpha: float = 0.4, panel_inches: float = 2.4) -> Figure:
     """Three panels: the input, the heatmap at the layer's resolution, the overlay.
 
     Args:
         image: (H, W, C) or (H, W) in [0, 1] (the picture as shown to people).
         heatmap: (h, w) in [0, 1] from :func:`minicnn.viz.grad_cam`.
+        path: a PNG to write (default: none).
+    Returns:
+        the Figure (three axes).
     """
     image = np.asarray(image, dtype=np.float64)
-    figure = _figure(3 * panel_inches, panel_inches + 0.5)
+    figure = new_figure(3 * panel_inches, panel_inches + 0.5)
     axes = figure.subplots(1, 3)
     if image.ndim == 3 and image.shape[-1] == 3:
         axes[0].imshow(np.clip(image, 0, 1))
@@ -182,4 +191,4 @@ def plot_grad_cam(image: np.ndarray, heatmap: np.ndarray, path: str | os.PathLik
         axis.set_yticks([])
     if title:
         figure.suptitle(title, fontsize=10)
-    return save_figure(figure, path)
+    return finish_figure(figure, path)
