@@ -1,5 +1,5 @@
-"""``minicnn experiment downsampling|transfer|invariance``: studies that compare models
-(see :mod:`minicnn.experiments`)."""
+"""``minicnn experiment downsampling|transfer|invariance|small-data``: studies that compare
+models (see :mod:`minicnn.experiments`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 
 from minicnn.cli.train import BACKENDS
 
-# Options that belong to one study only: {option: (attribute, study)}.
+# Options that belong to some studies only: {option: (attribute, study or studies)}.
 _STUDY_OPTIONS = {"--variants": ("variants", "downsampling"), "--seed": ("seed", "downsampling"),
                   "--labeled": ("labeled", "transfer"),
                   "--pretrain-epochs": ("pretrain_epochs", "transfer"),
@@ -15,27 +15,37 @@ _STUDY_OPTIONS = {"--variants": ("variants", "downsampling"), "--seed": ("seed",
                   "--max-shift": ("max_shift", "invariance"),
                   "--canvas-step": ("canvas_step", "invariance"),
                   "--models": ("models", "invariance"),
-                  "--test-images": ("test_images", "invariance"),
-                  "--small": ("small", "invariance")}
+                  "--test-images": ("test_images", ("invariance", "small-data")),
+                  "--small": ("small", "invariance"),
+                  "--arms": ("arms", "small-data"), "--data": ("data", "small-data"),
+                  "--image-size": ("image_size", "small-data"),
+                  "--train-images": ("train_images", "small-data"),
+                  "--validation-images": ("validation_images", "small-data"),
+                  "--smooth": ("smooth", "small-data")}
 
 
 def register(commands) -> None:
     """Add ``experiment`` to the subparsers object ``commands``."""
     parser = commands.add_parser("experiment", help="run a study that compares models")
-    parser.add_argument("study", choices=["downsampling", "transfer", "invariance"],
+    parser.add_argument("study", choices=["downsampling", "transfer", "invariance",
+                                          "small-data"],
                         help="downsampling: pooling vs strides vs none on MNIST; transfer: "
                              "pretrain on digits 0-4, learn 5-9 from a few labeled images; "
                              "invariance: dense network vs convnets on shifted digits and on "
-                             "the half of a wider image they never saw")
+                             "the half of a wider image they never saw; small-data: the "
+                             "convnet on 2,000 images, plain, + Dropout, + augmentation, "
+                             "+ both (the book's section 5.2)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per model (downsampling: 2; transfer: 30, for scratch "
-                             "and for feature extraction; invariance: 2)")
+                             "and for feature extraction; invariance: 2; small-data: 50)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="downsampling: 64; transfer: 20; invariance: 64")
+                        help="downsampling: 64; transfer: 20; invariance: 64; small-data: "
+                             "64 on MNIST, 20 with --data")
     parser.add_argument("--optimizer", default=None, help="downsampling, invariance: rmsprop")
     parser.add_argument("--backend", choices=list(BACKENDS), default=None)
     parser.add_argument("--out", default=None,
-                        help="default runs/downsampling, runs/transfer or runs/invariance")
+                        help="default runs/downsampling, runs/transfer, runs/invariance or "
+                             "runs/small-data")
     parser.add_argument("--seed", type=int, default=None, help="downsampling only")
     parser.add_argument("--variants", nargs="+", default=None,
                         choices=["max-pool", "avg-pool", "strided-conv", "no-downsampling"],
@@ -59,24 +69,47 @@ def register(commands) -> None:
                         choices=["dense", "convnet", "convnet-global-max"],
                         help="invariance: run only these models (default: all three)")
     parser.add_argument("--test-images", type=int, default=None,
-                        help="invariance: use the first N test images (default: all 10,000)")
+                        help="invariance, small-data: use the first N test images (default: "
+                             "all 10,000)")
     parser.add_argument("--small", action="store_true", default=None,
                         help="invariance: tiny synthetic data instead of MNIST (for tests)")
+    parser.add_argument("--arms", nargs="+", default=None,
+                        choices=["plain", "dropout", "augment", "both"],
+                        help="small-data: run only these arms (default: all four)")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="small-data: an image folder (train/validation/test, two class "
+                             "folders each, e.g. from 'minicnn data mnist --export DIR "
+                             "--size 150') trained with the chapter's 150x150 convnet "
+                             "instead of MNIST")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="small-data with --data: resize images to this side (150)")
+    parser.add_argument("--train-images", type=int, default=None,
+                        help="small-data on MNIST: training images (2000)")
+    parser.add_argument("--validation-images", type=int, default=None,
+                        help="small-data on MNIST: validation images, the next ones of "
+                             "MNIST's training set (1000)")
+    parser.add_argument("--smooth", type=float, default=None, metavar="FACTOR",
+                        help="small-data: smooth the curves with the book's exponential "
+                             "moving average (e.g. 0.8; default: raw curves)")
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
     parser.set_defaults(run=run)
 
 
 def run(arguments: argparse.Namespace) -> int:
     """Run the study; refuse the options of the other one."""
-    for option, (attribute, study) in _STUDY_OPTIONS.items():
-        if study != arguments.study and getattr(arguments, attribute) is not None:
+    for option, (attribute, studies) in _STUDY_OPTIONS.items():
+        studies = (studies,) if isinstance(studies, str) else studies
+        if arguments.study not in studies and getattr(arguments, attribute) is not None:
             hint = " (use --seeds)" if option == "--seed" else ""
-            raise ValueError(f"{option} is an option of 'experiment {study}', not of "
+            owners = " and ".join(f"'experiment {study}'" for study in studies)
+            raise ValueError(f"{option} is an option of {owners}, not of "
                              f"'experiment {arguments.study}'{hint}")
     if arguments.study == "transfer":
         return _run_transfer(arguments)
     if arguments.study == "invariance":
         return _run_invariance(arguments)
+    if arguments.study == "small-data":
+        return _run_small_data(arguments)
     from minicnn.experiments import downsampling
 
     downsampling.run(epochs=2 if arguments.epochs is None else arguments.epochs,
@@ -119,4 +152,36 @@ def _run_invariance(arguments: argparse.Namespace) -> int:
                    optimizer=arguments.optimizer or "rmsprop", backend=arguments.backend,
                    models=arguments.models, test_images=arguments.test_images,
                    small=bool(arguments.small), verbose=arguments.verbose)
+    return 0
+
+
+def _run_small_data(arguments: argparse.Namespace) -> int:
+    from minicnn.experiments import small_data
+
+    if arguments.optimizer not in (None, "rmsprop"):
+        raise ValueError(f"experiment small-data uses RMSprop (1e-3 on MNIST, 1e-4 with "
+                         f"--data, as the book); --optimizer {arguments.optimizer!r} is not "
+                         f"supported")
+    if arguments.data is None and arguments.image_size is not None:
+        raise ValueError("--image-size is for 'experiment small-data --data DIR' (MNIST "
+                         "digits are 28x28)")
+    if arguments.data is not None:
+        for option, value in (("--train-images", arguments.train_images),
+                              ("--validation-images", arguments.validation_images),
+                              ("--test-images", arguments.test_images)):
+            if value is not None:
+                raise ValueError(f"{option} is for small-data on MNIST; with --data the "
+                                 f"folder's train/validation/test subsets are used whole")
+    small_data.run(epochs=50 if arguments.epochs is None else arguments.epochs,
+                   out=arguments.out or "runs/small-data",
+                   seeds=(0, 1, 2) if arguments.seeds is None else arguments.seeds,
+                   arms=arguments.arms, data=arguments.data,
+                   image_size=150 if arguments.image_size is None else arguments.image_size,
+                   train_images=2000 if arguments.train_images is None
+                   else arguments.train_images,
+                   validation_images=1000 if arguments.validation_images is None
+                   else arguments.validation_images,
+                   test_images=arguments.test_images, batch_size=arguments.batch_size,
+                   smooth=arguments.smooth, backend=arguments.backend,
+                   verbose=arguments.verbose)
     return 0
