@@ -1,10 +1,16 @@
 """VGG16: Keras's layer names and parameter counts (no TensorFlow needed), argument
 checks, weights files, and outputs equal to Keras's on the same weights.
 
-Outputs are compared on a 32x32 input (the smallest VGG16 accepts: five pools take it
-to 1x1) preprocessed as Keras does, with rtol 1e-4 and atol 1e-5 x the largest output
-magnitude: thirteen float32 convolutions accumulate round-off relative to the
-activations' scale, which depends on the random weights, not on any fixed unit.
+Outputs, gradients and one RMSprop step are compared on a 32x32 input (the smallest
+VGG16 accepts: five pools take it to 1x1) preprocessed as Keras does, against Keras's
+own ``keras.applications.VGG16`` (an independent reference: minicnn receives its
+weights).  Differences are measured as ``compare.parity`` and the README measure them:
+the largest difference relative to the largest Keras value (thirteen float32
+convolutions accumulate round-off relative to the activations' scale, which depends on
+the random weights, not on any fixed unit), and weights after a step relative to the
+largest update.  Each bar is a named constant with the measured figure; the README
+reports 2.9e-6 (activations and gradients) and 2.4e-4 (weights after one step) for the
+VGG16 base at 150x150, and each bar fails if that figure gets ten times worse.
 """
 
 from __future__ import annotations
@@ -15,6 +21,15 @@ import pytest
 from minicnn.applications import VGG16
 from minicnn.applications.vgg16 import preprocess_input
 from tests.helpers import assert_close, assert_weights_equal
+
+# block5_pool output at 32x32, relative to its largest value: measured 1.8e-6; bar 1e-5.
+FORWARD_RELATIVE = 1e-5
+# d loss / d input and d loss / d every kernel and bias, relative to the largest Keras
+# value of each: measured 1.8e-6 (input) and 1.3e-6 (weights); bar 1e-5 (README: 2.9e-6).
+GRADIENT_RELATIVE = 1e-5
+# Weights after one RMSprop step (lr 1e-5), relative to the largest update Keras made:
+# measured 2.4e-4 (one or two float32 spacings of the weight); bar 1e-3 (README: 2.4e-4).
+STEP_RELATIVE_TO_UPDATE = 1e-3
 
 # Keras 3 converting its variables with NumPy 2 (not ours to fix).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -97,7 +112,62 @@ def test_outputs_equal_keras_on_the_same_weights_and_preprocessed_input(tmp_path
     actual = model.predict(x, verbose=0)
     scale = float(np.abs(expected).max())
     assert scale > 0
-    assert_close(actual, expected, rtol=1e-4, atol=1e-5 * scale, what="VGG16 block5_pool output")
+    assert_close(actual, expected, rtol=0.0, atol=FORWARD_RELATIVE * scale,
+                 what="VGG16 block5_pool output")
+
+
+@pytest.mark.keras
+def test_gradients_and_one_rmsprop_step_equal_keras():
+    """VGG16's backward pass and one optimizer step against Keras's: batch 2 at 32x32,
+    mean squared error against random targets, RMSprop at the chapter's fine-tuning rate."""
+    keras = pytest.importorskip("keras")
+    tf = pytest.importorskip("tensorflow")
+    keras.utils.set_random_seed(0)
+    keras_model = keras.applications.VGG16(weights=None, include_top=False,
+                                           input_shape=(32, 32, 3))
+    model = VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    model.set_weights(keras_model.get_weights())
+    rng = np.random.default_rng(1)
+    x = preprocess_input(rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32))
+    y = rng.uniform(0, 1, (2, 1, 1, 512)).astype(np.float32)
+
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_mean(tf.square(keras_model(inputs, training=True) - y))
+    gradients = tape.gradient(loss, [inputs] + keras_model.trainable_variables)
+    expected_dx = gradients[0].numpy()
+    expected_dw = [gradient.numpy() for gradient in gradients[1:]]
+
+    output = model.forward(x, training=True)
+    dx = model.backward((2.0 * (output - y) / output.size).astype(np.float32),
+                        need_input_grad=True)
+    dw = [variable.grad for variable in model.trainable_weights]
+    assert np.float32(np.mean((output - y) ** 2)) == pytest.approx(float(loss), rel=1e-6)
+    assert_close(dx, expected_dx, rtol=0.0,
+                 atol=GRADIENT_RELATIVE * float(np.abs(expected_dx).max()), what="d loss / d x")
+    assert len(dw) == len(expected_dw) == 26
+    for variable, ours, theirs in zip(model.trainable_weights, dw, expected_dw):
+        scale = float(np.abs(theirs).max())
+        assert scale > 0, f"{variable.name}: Keras's gradient is all zero (a dead layer)"
+        assert_close(ours, theirs, rtol=0.0, atol=GRADIENT_RELATIVE * scale,
+                     what=f"d loss / d {variable.name}")
+
+    from minicnn import optimizers
+
+    initial = keras_model.get_weights()
+    model.compile(optimizer=optimizers.RMSprop(learning_rate=1e-5), loss="mse")
+    keras_model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-5), loss="mse",
+                        run_eagerly=True)
+    our_loss, their_loss = model.train_on_batch(x, y), keras_model.train_on_batch(x, y)
+    assert our_loss == pytest.approx(float(their_loss), rel=1e-6)
+    after, expected_after = model.get_weights(), keras_model.get_weights()
+    assert len(after) == len(expected_after) == len(initial) == 26
+    for index, (ours, theirs, start) in enumerate(zip(after, expected_after, initial)):
+        update = float(np.abs(theirs - start).max())
+        assert update > 0, f"weight {index}: Keras did not move it"
+        assert_close(ours, theirs, rtol=0.0, atol=STEP_RELATIVE_TO_UPDATE * update,
+                     what=f"weight {index} after one RMSprop step")
 
 
 @pytest.mark.keras
