@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from minicnn.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
-from minicnn.models import Sequential
+from minicnn.models import Functional, Sequential
 
 # (filters, number of convolutions) of the five blocks.
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -138,7 +138,8 @@ def VGG16(include_top: bool = True, weights: str | os.PathLike | None = "imagene
     if weights == "imagenet":
         return _imagenet_model(include_top, shape, classes, classifier_activation, name)
 
-    model = Sequential(name=name)
+    # Keras builds VGG16 as a functional model: a Functional prints and saves as one.
+    model = Functional(name=name)
     model.add(Input(shape))
     for block, (filters, convolutions) in enumerate(BLOCKS, start=1):
         for index in range(1, convolutions + 1):

@@ -59,6 +59,7 @@ class Dense(Layer):
         units: number of outputs U.
         activation: name or None (linear).
         use_bias: add a bias vector.
+        input_dim: Keras 2's ``input_shape=(input_dim,)`` for a first layer.
 
     Shapes: input (N, ..., D), kernel (D, U), bias (U,), output (N, ..., U); like Keras,
     higher-rank inputs are transformed along their last axis.
@@ -67,6 +68,16 @@ class Dense(Layer):
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  **kwargs) -> None:
+        if "input_dim" in kwargs:
+            # Keras 2's spelling (the book's section 5.3.1): input_dim=N is input_shape=(N,).
+            input_dim = kwargs.pop("input_dim")
+            if kwargs.get("input_shape") is not None:
+                raise ValueError(f"Dense: give input_dim={input_dim!r} or input_shape="
+                                 f"{kwargs['input_shape']!r}, not both")
+            if isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)):
+                raise ValueError(f"Dense: input_dim must be a positive integer, received "
+                                 f"{input_dim!r}")
+            kwargs["input_shape"] = (int(input_dim),)
         super().__init__(**kwargs)
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise ValueError(

@@ -25,23 +25,27 @@ from minicnn import losses as losses_module
 from minicnn import metrics as metrics_module
 from minicnn import optimizers as optimizers_module
 from minicnn.backend import kernels
-from minicnn.io import save_model
 from minicnn.layers.base import Layer, Shape
 from minicnn.layers.core import InputLayer
+from minicnn.models.container import LayerContainer
 from minicnn.models.data import (ArrayBatches, StreamBatches, batch_source, is_batch_stream,
                                  validation_source)
+from minicnn.models.keras2 import GeneratorMethods
 from minicnn.models.steps import Step, plan_steps
 from minicnn.models.training import (Callback, History, NonFiniteLossError, check_features,
                                      check_pair, check_positive_int, evaluate_loop, fit_loop,
                                      keras_return, predict_loop, split_validation,
                                      verbosity_level)
 from minicnn.naming import auto_name
+from minicnn.saving import save_model
 from minicnn.summary import print_summary
-from minicnn.variables import Variable
 
 
-class Sequential:
+class Sequential(LayerContainer, GeneratorMethods):
     """A linear stack of layers, used exactly like ``keras.Sequential``.
+
+    A layer may itself be a model (``model.add(conv_base)``): see
+    :mod:`minicnn.models.container` for its weights and ``trainable``.
 
     Args:
         layers: optional list; may start with ``Input(shape)``.
@@ -49,7 +53,7 @@ class Sequential:
     """
 
     def __init__(self, layers: list | None = None, name: str | None = None) -> None:
-        self.name = name if name is not None else auto_name("Sequential")
+        self.name = name if name is not None else auto_name(type(self).__name__)
         self.layers: list[Layer] = []
         self.input_spec: InputLayer | None = None
         self.built = False
@@ -66,17 +70,20 @@ class Sequential:
 
     # ------------------------------------------------------------- structure
     def add(self, layer) -> None:
-        """Append a layer (or, first, an ``Input``); builds as soon as shapes are known."""
+        """Append a layer, a model (used as one layer) or, first, an ``Input``; builds
+        as soon as shapes are known."""
         if isinstance(layer, InputLayer):
             if self.layers or self.input_spec is not None:
                 raise ValueError("Input(...) must come first in a Sequential model, "
                                  "and only once")
             self.input_spec = layer
             return
-        if not isinstance(layer, Layer):
+        if not isinstance(layer, (Layer, LayerContainer)):
             raise TypeError(
-                f"Sequential.add expects a minicnn layer, received {type(layer).__name__}: "
-                f"{layer!r}")
+                f"Sequential.add expects a minicnn layer or model, received "
+                f"{type(layer).__name__}: {layer!r}")
+        if layer is self:
+            raise ValueError(f"model {self.name!r} cannot be a layer of itself")
         if any(existing.name == layer.name for existing in self.layers):
             raise ValueError(
                 f"All layers added to a Sequential model should have unique names. "
@@ -111,61 +118,10 @@ class Sequential:
     def output_shape(self) -> Shape | None:
         return self.layers[-1].output_shape if self.built else None
 
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
-        """The layer called ``name`` (or at ``index``), as ``keras.Model.get_layer``."""
-        if index is not None:
-            if not -len(self.layers) <= index < len(self.layers):
-                raise ValueError(
-                    f"Was asked to retrieve layer at index {index} but model only has "
-                    f"{len(self.layers)} layers.")
-            return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(
-            f"No such layer: {name}. Existing layers are: {[l.name for l in self.layers]}.")
-
-    # --------------------------------------------------------------- weights
     @property
-    def weights(self) -> list[Variable]:
-        return [variable for layer in self.layers for variable in layer.weights]
-
-    @property
-    def trainable_weights(self) -> list[Variable]:
-        return [variable for layer in self.layers for variable in layer.trainable_weights]
-
-    @property
-    def non_trainable_weights(self) -> list[Variable]:
-        return [variable for layer in self.layers for variable in layer.non_trainable_weights]
-
-    def count_params(self) -> int:
-        self._require_built("count_params")
-        return sum(layer.count_params() for layer in self.layers)
-
-    def get_weights(self) -> list[np.ndarray]:
-        """All parameter arrays, layer by layer (kernel, bias), as Keras orders them."""
-        return [value for layer in self.layers for value in layer.get_weights()]
-
-    def set_weights(self, weights: list[np.ndarray]) -> None:
-        """Inverse of :meth:`get_weights`; count and every shape are checked first."""
-        self._require_built("set_weights")
-        weights = list(weights)
-        expected = [variable.shape for variable in self.weights]
-        if len(weights) != len(expected):
-            raise ValueError(
-                f"You called `set_weights(weights)` on model {self.name!r} with a weight "
-                f"list of length {len(weights)}, but the model was expecting "
-                f"{len(expected)} weights of shapes {expected}")
-        for index, (value, shape) in enumerate(zip(weights, expected)):
-            if np.shape(value) != shape:
-                raise ValueError(
-                    f"set_weights: weight {index} ({self.weights[index].name}) has shape "
-                    f"{shape}, received an array of shape {np.shape(value)}")
-        position = 0
-        for layer in self.layers:
-            count = len(layer.weights)
-            layer.set_weights(weights[position:position + count])
-            position += count
+    def declared_input_shape(self) -> Shape | None:
+        """The per-sample input shape, when this model is added to another as a layer."""
+        return None if self.input_spec is None else self.input_spec.shape
 
     # ----------------------------------------------------------------- summary
     def summary(self, line_length: int | None = None, positions=None, print_fn=None) -> None:
@@ -219,7 +175,7 @@ class Sequential:
         """The steps a forward pass on a batch of ``input_shape`` runs (see
         :mod:`minicnn.models.steps`): one per layer, or one for a fused pair."""
         self._require_built("plan_steps")
-        return plan_steps(self.layers, kernels(), tuple(input_shape), training)
+        return plan_steps(self.leaf_layers(), kernels(), tuple(input_shape), training)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run the model's steps on an already checked batch ``x``; ``backward`` then
@@ -245,8 +201,12 @@ class Sequential:
         steps = self._steps
         first = 0
         if not need_input_grad:
+            # The model's trainable weights decide, not the layers' own flags: a layer
+            # inside a frozen model (conv_base.trainable = False) is frozen too.
+            updated = {id(variable) for variable in self.trainable_weights}
             trainable = [index for index, step in enumerate(steps)
-                         if any(layer.trainable_weights for layer in step.layers)]
+                         if any(id(variable) in updated
+                                for layer in step.layers for variable in layer.weights)]
             if not trainable:
                 return None
             first = trainable[0]
@@ -267,7 +227,7 @@ class Sequential:
         gradient is not finite.
         """
         y_pred = self.forward(x, training=True)
-        loss_value, gradient, from_logits = self.loss.value_and_output_gradient(y, y_pred, self.layers[-1])
+        loss_value, gradient, from_logits = self.loss.value_and_output_gradient(y, y_pred, self.leaf_layers()[-1])
         if not np.isfinite(loss_value):
             raise NonFiniteLossError(f"the loss is {loss_value}")
         self.backward(gradient, from_logits=from_logits)
@@ -286,7 +246,7 @@ class Sequential:
         The last layer still keeps its pre-activation: the loss is computed from the
         logits in evaluation too, as Keras does.
         """
-        hidden = self.layers[:-1]
+        hidden = self.leaf_layers()[:-1]
         saved = [layer.keep_for_backward for layer in hidden]
         for layer in hidden:
             layer.keep_for_backward = False
@@ -342,7 +302,7 @@ class Sequential:
         """``{"loss": ..., metric name: ...}`` for one batch (the loss is computed when
         ``loss_value`` is None)."""
         if loss_value is None:
-            loss_value, _, _ = self.loss.value_and_output_gradient(y, y_pred, self.layers[-1])
+            loss_value, _, _ = self.loss.value_and_output_gradient(y, y_pred, self.leaf_layers()[-1])
         logs = {"loss": float(loss_value)}
         for metric in self.metrics:
             logs[metric.name] = float(metric(y, y_pred))
@@ -403,11 +363,12 @@ class Sequential:
 
     # ----------------------------------------------------------- save / load
     def save(self, path: str) -> None:
-        """Write architecture and weights to one ``.npz`` file, atomically."""
+        """Write architecture and weights, atomically, to ``path``: minicnn's ``.npz``,
+        or Keras's own ``.keras`` or legacy ``.h5`` file (see :mod:`minicnn.saving`)."""
         save_model(self, path)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name,
+        return {"name": self.name, "trainable": self.trainable,
                 "input_shape": None if self.input_spec is None else list(self.input_spec.shape),
                 "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                            for layer in self.layers]}

@@ -14,7 +14,8 @@ Keras 3 defaults that minicnn keeps: ``weight_decay=None``, ``clipnorm``,
 ``clipvalue`` and ``global_clipnorm`` None, ``use_ema=False``,
 ``loss_scale_factor=None``, ``gradient_accumulation_steps=None``.  Those arguments are
 accepted at those values (so a Keras ``get_config()`` round-trips) and refused with
-``ValueError`` otherwise.
+``ValueError`` otherwise.  ``lr=``, Keras 2's name for ``learning_rate`` (the book's
+``optimizers.RMSprop(lr=1e-4)``), is accepted with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicnn.optimizers.base import Optimizer, _check_number
+from minicnn.optimizers.base import DefaultRate, Optimizer, _check_number
 
 
 class Adam(Optimizer):
@@ -23,7 +23,7 @@ class Adam(Optimizer):
     ``epsilon`` is added to the uncorrected ``sqrt(v)`` ("epsilon hat" of Kingma & Ba).
     """
 
-    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+    def __init__(self, learning_rate: float = DefaultRate(0.001), beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, amsgrad: bool = False, name: str | None = None,
                  **keras_options) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **keras_options)

@@ -6,6 +6,7 @@ See :mod:`minicnn.optimizers` for the update rules and where they come from.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -39,6 +40,33 @@ def _check_number(owner: str, name: str, value, low: float | None = None,
     return value
 
 
+class DefaultRate(float):
+    """A subclass's default learning rate, told apart from one the caller passed.
+
+    Only ``lr=`` needs the difference: ``RMSprop(lr=1e-4)`` is the book's spelling
+    (Keras 2), while ``RMSprop(learning_rate=1e-3, lr=1e-4)`` gives the rate twice.
+    """
+
+
+def _learning_rate_from_lr(owner: str, learning_rate: float, keras_options: dict) -> float:
+    """``lr``, the old name of ``learning_rate`` (Keras 2), with its deprecation warning.
+
+    Raises:
+        ValueError: both ``lr`` and ``learning_rate`` were given.
+    """
+    if "lr" not in keras_options:
+        return learning_rate
+    lr = keras_options.pop("lr")
+    if not isinstance(learning_rate, DefaultRate):
+        raise ValueError(f"{owner}: both learning_rate={float(learning_rate)!r} and lr={lr!r} "
+                         "were given; lr is the old name of learning_rate: pass only "
+                         "learning_rate")
+    # stacklevel 4: the caller of RMSprop(...), past this function and two __init__s.
+    warnings.warn("The `lr` argument is deprecated, use `learning_rate` instead.",
+                  DeprecationWarning, stacklevel=4)
+    return lr
+
+
 class Optimizer:
     """Base class: slots per variable, the iteration counter and the scratch buffers.
 
@@ -48,6 +76,7 @@ class Optimizer:
 
     def __init__(self, learning_rate: float, name: str | None = None, **keras_options) -> None:
         owner = type(self).__name__
+        learning_rate = _learning_rate_from_lr(owner, learning_rate, keras_options)
         unknown = sorted(set(keras_options) - set(_KERAS_BASE_DEFAULTS))
         if unknown:
             raise ValueError(f"{owner}: argument(s) not recognized: {unknown}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicnn.backend import kernels
-from minicnn.optimizers.base import Optimizer, _check_number
+from minicnn.optimizers.base import DefaultRate, Optimizer, _check_number
 
 
 class RMSprop(Optimizer):
@@ -22,7 +22,7 @@ class RMSprop(Optimizer):
         otherwise:     w <- w - increment
     """
 
-    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
+    def __init__(self, learning_rate: float = DefaultRate(0.001), rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, name: str | None = None,
                  **keras_options) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **keras_options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicnn.optimizers.base import Optimizer, _check_number
+from minicnn.optimizers.base import DefaultRate, Optimizer, _check_number
 
 
 class SGD(Optimizer):
@@ -19,7 +19,7 @@ class SGD(Optimizer):
                          w <- w + momentum * v - learning_rate * g
     """
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
+    def __init__(self, learning_rate: float = DefaultRate(0.01), momentum: float = 0.0,
                  nesterov: bool = False, name: str | None = None, **keras_options) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **keras_options)
         self.momentum = _check_number("SGD", "momentum", momentum, 0.0, 1.0)

@@ -7,7 +7,7 @@
                                         batch_size=20, class_mode="binary")
     model.fit(train, steps_per_epoch=100, epochs=30)
 
-Keras 3 removed this class; the seed's code needs it. Arguments, defaults, parameter
+Keras 3 removed this class; the book's code (sections 5.2.5 and 5.3) needs it. Arguments, defaults, parameter
 draws (one ``numpy.random.RandomState`` draw sequence identical to Keras 2's) and the
 transform itself (one affine resampling per image, see :mod:`.affine`) follow
 ``tf_keras/src/preprocessing/image.py``. Per image the order is Keras's: affine warp,
@@ -34,6 +34,8 @@ from typing import Any, Callable
 import numpy as np
 
 from minicnn.preprocessing.affine import FILL_MODES, apply_affine_transform, flip_axis
+# The book imports these from here: image.load_img, image.img_to_array, image.array_to_img.
+from minicnn.preprocessing.image_utils import array_to_img, img_to_array, load_img  # noqa: F401
 from minicnn.preprocessing.iterators import DirectoryIterator, NumpyArrayIterator, \
     _random_state_from_engine
 
