@@ -116,6 +116,10 @@ class Conv2D(Layer):
         return self._backward_kernels(dz, need_input_grad)
 
     def _backward_kernels(self, gradient: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
+        # A frozen layer (trainable = False) keeps no weight gradient: with nothing
+        # below it needing dx either, there is nothing to compute at all.
+        if not self.trainable and not need_input_grad:
+            return None
         dx, dkernel, dbias = kernels().conv2d_backward(gradient, self._cache, need_input_grad)
         self.set_gradients(dkernel, dbias)
         return dx
@@ -125,8 +129,11 @@ class Conv2D(Layer):
 
         ``backward`` calls it; so does a fused step that computed this layer's
         gradients inside one kernel with the layer after it
-        (:class:`minicnn.models.steps.ConvReluMaxPoolStep`).
+        (:class:`minicnn.models.steps.ConvReluMaxPoolStep`).  A frozen layer
+        (``trainable = False``) keeps its gradients as they were.
         """
+        if not self.trainable:
+            return
         self.kernel.grad = dkernel
         if self.use_bias:
             self.bias.grad = dbias

@@ -125,9 +125,10 @@ class Dense(Layer):
         x = self.last_input
         x2d = x.reshape(-1, x.shape[-1])
         dz2d = dz.reshape(-1, self.units)
-        self.kernel.grad = _matmul(x2d.T, dz2d)
-        if self.use_bias:
-            self.bias.grad = dz2d.sum(axis=0)
+        if self.trainable:   # a frozen layer computes and keeps no weight gradient
+            self.kernel.grad = _matmul(x2d.T, dz2d)
+            if self.use_bias:
+                self.bias.grad = dz2d.sum(axis=0)
         return _matmul(dz, self.kernel.value.T) if need_input_grad else None
 
     def get_config(self) -> dict:

@@ -29,11 +29,21 @@ from minicnn.kernels.numba.winograd import transforms
 BLOCK_BYTES = 512 * 1024
 # ...but never fewer tiles than this, so that each GEMM keeps enough rows.
 MIN_BLOCK_TILES = 32
+# When the transformed kernel U (16 C x F matrices) is larger than the cache, every
+# block's 16 GEMMs stream all of U from L3 or memory again: a GEMM of ``tiles`` rows does
+# ``tiles`` multiply-adds per element of U it loads, so with VGG16's 256 and 512 channels
+# a block of 32 tiles spends its time loading U.  Such layers take blocks of at least
+# this many tiles (the transformed tiles then leave L2, but each GEMM is big enough for
+# BLAS's own cache blocking).
+LARGE_KERNEL_MIN_TILES = 128
 
 
 def block_rows(tiles_w: int, C: int, F: int, itemsize: int) -> int:
-    """Rows of tiles per block: about :data:`BLOCK_BYTES` of ``V`` and ``M`` tiles."""
+    """Rows of tiles per block: about :data:`BLOCK_BYTES` of ``V`` and ``M`` tiles, and at
+    least :data:`LARGE_KERNEL_MIN_TILES` tiles when ``U`` does not fit in twice that."""
     tiles = max(MIN_BLOCK_TILES, BLOCK_BYTES // (16 * (C + F) * itemsize))
+    if 16 * C * F * itemsize > 2 * BLOCK_BYTES:
+        tiles = max(tiles, LARGE_KERNEL_MIN_TILES)
     return max(1, tiles // tiles_w)
 
 
