@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from minicnn.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
-from minicnn.models import Functional, Sequential
+from minicnn.models import Functional
 
 # (filters, number of convolutions) of the five blocks.
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -63,7 +63,7 @@ def _input_shape(input_shape, include_top: bool, weights) -> tuple[int, int, int
 
 
 def _imagenet_model(include_top: bool, input_shape: tuple[int, int, int], classes: int,
-                    classifier_activation, name: str) -> Sequential:
+                    classifier_activation, name: str) -> Functional:
     """The ImageNet weights through Keras's own download, then ``from_keras``."""
     from minicnn.interop.keras import from_keras
 
@@ -87,12 +87,18 @@ def _imagenet_model(include_top: bool, input_shape: tuple[int, int, int], classe
         raise RuntimeError(
             f"could not get the VGG16 ImageNet weights through Keras's download (offline? "
             f"{error}). {how_to}") from error
-    return from_keras(keras_model, name=name)
+    chain = from_keras(keras_model, name=name)
+    # The same layers (weights and all) in a Functional, as the weights=None path builds.
+    model = Functional(name=name)
+    model.add(Input(input_shape))
+    for layer in chain.layers:
+        model.add(layer)
+    return model
 
 
 def VGG16(include_top: bool = True, weights: str | os.PathLike | None = "imagenet",  # noqa: N802
           input_tensor=None, input_shape=None, pooling=None, classes: int = 1000,
-          classifier_activation: str | None = "softmax", name: str = "vgg16") -> Sequential:
+          classifier_activation: str | None = "softmax", name: str = "vgg16") -> Functional:
     """The VGG16 network with Keras's arguments, layer names and parameter counts.
 
     Args:
@@ -110,7 +116,8 @@ def VGG16(include_top: bool = True, weights: str | os.PathLike | None = "imagene
             pretrained weights).
         name: the model's name.
     Returns:
-        A built ``Sequential``: input (N, H, W, 3) -> block5_pool (N, H/32, W/32, 512)
+        A built ``Functional`` (a ``Sequential`` that Keras calls functional):
+        input (N, H, W, 3) -> block5_pool (N, H/32, W/32, 512)
         (each pool floors: 150 -> 75 -> 37 -> 18 -> 9 -> 4), or (N, classes) with the top.
     Raises:
         ValueError: bad arguments (messages as Keras's), or a weights file that does not fit.
