@@ -1,8 +1,10 @@
 """``python -m compare.cats_vs_dogs`` end to end on tiny generated Kaggle-layout folders.
 
-The split needs only Pillow; the training steps need Keras (marked ``keras``) and run
-with ``--weights none`` on a few small images: the point is that every step runs and
-writes what it promises, not the accuracy.
+The split needs only Pillow; every training step runs in minicnn alone (no Keras), and
+in Keras and in both engines side by side (marked ``keras``), with ``--weights none`` on
+a few small images: the point is that every step runs, writes what it promises and,
+side by side, that the two engines start from the same weights and see the same
+batches, not the accuracy.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def test_split_names_the_unreadable_file(tmp_path: Path, capsys) -> None:
     assert "cat.2.jpg" in error and "not a readable image" in error
 
 
-# ----------------------------------------------------------------------- Keras steps
+# -------------------------------------------------------------------- training steps
 @pytest.fixture(scope="module")
 def small_split(tmp_path_factory) -> Path:
     """2 / 1 / 1 images per class."""
@@ -114,73 +116,123 @@ def small_split(tmp_path_factory) -> Path:
     return root / "small"
 
 
-def train(step: str, data: Path, out: Path, *options: str) -> dict:
+def train(step: str, data: Path, out: Path, *options: str, engine: str = "minicnn") -> dict:
     status = main([step, "--data", str(data), "--out", str(out), "--epochs", "1",
-                   "--batch-size", "2", "--weights", "none", "--verbose", "0", *options])
+                   "--batch-size", "2", "--weights", "none", "--verbose", "0",
+                   "--engine", engine, *options])
     assert status == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert (out / "curves.png").read_bytes().startswith(PNG_MAGIC)
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(metrics["history"])
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and np.isfinite(metrics["test_loss"])
+    engines = ["minicnn", "keras"] if engine == "both" else [engine]
+    assert sorted(metrics["engines"]) == sorted(engines)
+    for values in metrics["engines"].values():
+        assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(values["history"])
+        assert 0.0 <= values["test_accuracy"] <= 1.0 and np.isfinite(values["test_loss"])
     assert metrics["images"] == {"train": 4, "validation": 2, "test": 2}
+    assert metrics["classes"] == ["cats", "dogs"]
     assert metrics["options"]["weights"] == "none"
+    if engine != "both":
+        assert metrics["history"] == metrics["engines"][engine]["history"]
     return metrics
 
 
-@pytest.mark.keras
-def test_scratch_and_augment_run_end_to_end(small_split: Path, tmp_path: Path) -> None:
-    pytest.importorskip("keras")
+# 48 -> 46 -> 23 -> 21 -> 10 -> 8 -> 4 -> 2 -> 1: 128 values into Dense 512.
+SMALL_CONVNET_48 = ((3 * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (64 * 9 * 128 + 128)
+                    + (128 * 9 * 128 + 128) + (128 * 512 + 512) + (512 + 1))
+HEAD_ON_1x1x512 = 512 * 256 + 256 + 256 + 1
+
+
+def test_scratch_and_augment_in_minicnn(small_split: Path, tmp_path: Path) -> None:
     scratch = train("scratch", small_split, tmp_path / "scratch", "--image-size", "48")
     assert scratch["step"] == "scratch" and len(scratch["history"]["loss"]) == 1
-    # 48 -> 46 -> 23 -> 21 -> 10 -> 8 -> 4 -> 2 -> 1: 128 values into Dense 512.
-    assert scratch["parameters"]["total"] == (
-        (3 * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (64 * 9 * 128 + 128) + (128 * 9 * 128 + 128)
-        + (128 * 512 + 512) + (512 + 1))
-    augment = train("augment", small_split, tmp_path / "augment", "--image-size", "48")
-    assert augment["parameters"] == scratch["parameters"]  # Dropout and augmentation: no weights
-    assert "RandomShear" in augment["augmentation"] and "RandomShear" in augment["augmentation_note"]
+    assert scratch["engines"]["minicnn"]["parameters"]["total"] == SMALL_CONVNET_48
+    augment = train("augment", small_split, tmp_path / "augment", "--image-size", "48",
+                    "--steps-per-epoch", "1")
+    assert augment["engines"]["minicnn"]["parameters"]["total"] == SMALL_CONVNET_48
+    assert augment["augmentation"]["horizontal_flip"] is True
+    assert "degrees" in augment["augmentation_note"]
     assert main(["scratch", "--data", str(small_split), "--out", str(tmp_path / "x"),
-                 "--image-size", "40", "--weights", "none"]) == 2
+                 "--image-size", "40", "--engine", "minicnn"]) == 2
 
 
-@pytest.mark.keras
-def test_extract_saves_vgg16_features_of_shape_n_4_4_512(small_split: Path,
-                                                        tmp_path: Path) -> None:
-    pytest.importorskip("keras")
+def test_vgg16_steps_in_minicnn(small_split: Path, tmp_path: Path) -> None:
     out = tmp_path / "extract"
-    metrics = train("extract", small_split, out, "--image-size", "150")
-    assert metrics["feature_shape"] == [4, 4, 512]
-    assert metrics["conv_base_parameters"] == 14_714_688
-    assert metrics["parameters"]["total"] == 8192 * 256 + 256 + 256 + 1
-    with np.load(out / "features.npz") as saved:
-        assert saved["train_features"].shape == (4, 4, 4, 512)
-        assert saved["validation_features"].shape == saved["test_features"].shape == (2, 4, 4, 512)
+    extract = train("extract", small_split, out, "--image-size", "32")
+    assert extract["feature_shape"] == [1, 1, 512] and extract["conv_base_parameters"] == 14_714_688
+    assert extract["engines"]["minicnn"]["parameters"]["total"] == HEAD_ON_1x1x512
+    with np.load(out / "features_minicnn.npz") as saved:
+        assert saved["train_features"].shape == (4, 1, 1, 512)
         np.testing.assert_array_equal(saved["train_labels"], [0, 0, 1, 1])  # cats, then dogs
-    assert metrics["features_reused"] is False
-    assert train("extract", small_split, out, "--image-size", "150")["features_reused"] is True
-
-
-@pytest.mark.keras
-def test_extract_augment_then_finetune(small_split: Path, tmp_path: Path) -> None:
-    pytest.importorskip("keras")
     head = train("extract-augment", small_split, tmp_path / "head", "--image-size", "32")
-    assert head["parameters"]["trainable"] == 512 * 256 + 256 + 256 + 1  # base frozen
-    assert (tmp_path / "head" / "model.weights.h5").is_file()
+    parameters = head["engines"]["minicnn"]["parameters"]
+    assert parameters == {"total": 14_714_688 + HEAD_ON_1x1x512, "trainable": HEAD_ON_1x1x512}
+    assert (tmp_path / "head" / "weights_minicnn.npz").is_file()
     tuned = train("finetune", small_split, tmp_path / "tuned", "--image-size", "32",
                   "--head-from", str(tmp_path / "head"))
     assert tuned["unfrozen"] == ["block5_conv1", "block5_conv2", "block5_conv3"]
-    assert tuned["parameters"]["trainable"] == 3 * 2_359_808 + 512 * 256 + 256 + 256 + 1
+    assert tuned["engines"]["minicnn"]["parameters"]["trainable"] == (
+        3 * 2_359_808 + HEAD_ON_1x1x512)
     assert tuned["head_epochs"] == 0 and len(tuned["history"]["loss"]) == 1
     alone = train("finetune", small_split, tmp_path / "alone", "--image-size", "32",
                   "--head-epochs", "1")
     assert alone["head_epochs"] == 1 and len(alone["history"]["val_loss"]) == 2
 
 
+def test_exported_digits_are_a_split_folder(tmp_path: Path) -> None:
+    """The layout ``minicnn data mnist --export`` writes is one the steps read."""
+    from minicnn.datasets.export import export_mnist
+    from tests.test_export import tiny_mnist
+
+    export_mnist(tmp_path / "digits", names=("cats", "dogs"), train=2, validation=1, test=1,
+                 size=48, data=tiny_mnist(), verbose=False)
+    train("scratch", tmp_path / "digits", tmp_path / "out", "--image-size", "48")
+
+
+def test_bad_folders_are_named(tmp_path: Path, capsys) -> None:
+    assert main(["scratch", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
+                 "--engine", "minicnn"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "one" / "train" / "cats").mkdir(parents=True)
+    assert main(["scratch", "--data", str(tmp_path / "one"), "--out", str(tmp_path / "o"),
+                 "--engine", "minicnn"]) == 2
+    assert "must hold two class folders" in capsys.readouterr().err
+
+
 @pytest.mark.keras
-def test_imagenet_offline_names_the_alternatives(small_split: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch,
-                                                 capsys) -> None:
+@pytest.mark.parametrize("step, options", [
+    ("scratch", ("--image-size", "48")),
+    ("augment", ("--image-size", "48")),
+    ("extract", ("--image-size", "32")),
+    ("extract-augment", ("--image-size", "32")),
+    ("finetune", ("--image-size", "32", "--head-epochs", "1")),
+])
+def test_both_engines_side_by_side(step: str, options: tuple[str, ...], small_split: Path,
+                                   tmp_path: Path, capsys) -> None:
     pytest.importorskip("keras")
+    metrics = train(step, small_split, tmp_path / step, *options, engine="both")
+    printed = capsys.readouterr().out
+    assert "epoch | loss: minicnn keras gap" in printed
+    gaps = metrics["gaps"]
+    assert [row["epoch"] for row in gaps] == list(range(1, len(gaps) + 1))
+    assert metrics["engines"]["minicnn"]["parameters"] == metrics["engines"]["keras"]["parameters"]
+    if step == "scratch":  # no Dropout: same weights and batches give the same numbers
+        assert abs(gaps[0]["loss"]["gap"]) < 1e-4 and abs(gaps[0]["val_loss"]["gap"]) < 1e-4
+        assert metrics["largest_gaps"]["val_accuracy"] == 0.0
+    if step == "extract":
+        assert metrics["feature_max_abs_gap"] < 1e-2  # VGG16 features, random weights
+    for engine in ("minicnn", "keras"):
+        assert metrics["engines"][engine]["seconds"] > 0
+
+
+@pytest.mark.keras
+def test_keras_alone_and_imagenet_offline(small_split: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    pytest.importorskip("keras")
+    alone = train("scratch", small_split, tmp_path / "keras", "--image-size", "48",
+                  engine="keras")
+    mine = train("scratch", small_split, tmp_path / "minicnn", "--image-size", "48")
+    # The same starting weights and batches: the first epoch's losses agree.
+    assert alone["history"]["loss"][0] == pytest.approx(mine["history"]["loss"][0], abs=1e-4)
     from keras.src.utils import file_utils
 
     def offline(*args, **kwargs):
@@ -188,6 +240,7 @@ def test_imagenet_offline_names_the_alternatives(small_split: Path, tmp_path: Pa
                         "[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(file_utils, "get_file", offline)
+    capsys.readouterr()
     for step in ("extract", "extract-augment", "finetune"):
         status = main([step, "--data", str(small_split), "--out", str(tmp_path / step),
                        "--epochs", "1", "--image-size", "32", "--weights", "imagenet"])

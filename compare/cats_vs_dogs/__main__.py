@@ -13,8 +13,10 @@ TRAINING_STEPS = ("scratch", "augment", "extract", "extract-augment", "finetune"
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m compare.cats_vs_dogs",
-        description="The seed's cats-vs-dogs workflow with Keras 3: split the Kaggle "
-                    "folder, then train (scratch, augment, extract, extract-augment, finetune).")
+        description="The book's sections 5.2-5.3 (cats vs dogs) in minicnn, in Keras 3, or "
+                    "both side by side: split the Kaggle folder (or export MNIST digits with "
+                    "'minicnn data mnist --export DIR'), then train (scratch, augment, "
+                    "extract, extract-augment, finetune).")
     steps = parser.add_subparsers(dest="step", required=True)
     split_parser = steps.add_parser("split", help="copy the Kaggle images into "
                                                   "train/validation/test, cats/ and dogs/")
@@ -25,11 +27,18 @@ def make_parser() -> argparse.ArgumentParser:
     split_parser.add_argument("--test", type=int, default=500, help="per class (500)")
     for step in TRAINING_STEPS:
         sub = steps.add_parser(step, help=f"train: {step}")
-        sub.add_argument("--data", required=True, help="the DST folder made by split")
+        sub.add_argument("--data", required=True,
+                         help="the DST folder made by split (or by minicnn data mnist --export)")
+        sub.add_argument("--engine", choices=["minicnn", "keras", "both"], default="both",
+                         help="train in minicnn, in Keras, or in both from the same starting "
+                              "weights on the same batches (default both)")
         sub.add_argument("--out", required=True, help="folder for metrics.json and curves.png")
         sub.add_argument("--epochs", type=int, default=30)
         sub.add_argument("--image-size", type=int, default=150)
         sub.add_argument("--batch-size", type=int, default=20)
+        sub.add_argument("--steps-per-epoch", type=int, default=None,
+                         help="training batches per epoch (default one pass over the images; "
+                              "not used by extract)")
         sub.add_argument("--weights", default="imagenet",
                          help="VGG16 weights: imagenet (Keras's download), a .h5 PATH, or none "
                               "(random; the scratch and augment steps do not use VGG16)")
@@ -55,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
         options = {"data": arguments.data, "out": arguments.out, "epochs": arguments.epochs,
                    "image_size": arguments.image_size, "batch_size": arguments.batch_size,
-                   "weights": arguments.weights, "seed": arguments.seed}
+                   "weights": arguments.weights, "seed": arguments.seed,
+                   "engine": arguments.engine, "steps_per_epoch": arguments.steps_per_epoch}
         if arguments.step == "finetune":
             options["head_from"] = arguments.head_from
             options["head_epochs"] = (arguments.epochs if arguments.head_epochs is None

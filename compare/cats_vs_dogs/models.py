@@ -1,32 +1,25 @@
-"""The Keras 3 models of the cats-vs-dogs steps: the small convnet, the seed's
-augmentation as preprocessing layers, the VGG16 convolutional base and its heads."""
+"""The models of the book's sections 5.2-5.3, built once in minicnn (and moved to Keras
+with :func:`minicnn.interop.keras.to_keras`, so both engines start from the same
+weights): the small convnet, the VGG16 convolutional base, the dense head on its
+features, and the base with the head on top."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from minicnn.interop.keras import import_keras
+from minicnn.experiments.small_data import CHAPTER_AUGMENTATION
 
-# The seed's ImageDataGenerator(rotation_range=40, width_shift_range=0.2,
-# height_shift_range=0.2, shear_range=0.2, zoom_range=0.2, horizontal_flip=True,
-# fill_mode="nearest"), layer by layer (see augmentation()).
-AUGMENTATION = {
-    "RandomFlip": "horizontal",
-    "RandomRotation": "factor 40/360 (up to 40 degrees either way)",
-    "RandomTranslation": "height 0.2, width 0.2",
-    "RandomShear": "x_factor 0.2, y_factor 0 (horizontal shear, up to 0.2 of the width)",
-    "RandomZoom": "height (-0.2, 0.2), width (-0.2, 0.2) drawn independently",
-    "fill_mode": "nearest (every geometric layer)",
-}
+# The book's ImageDataGenerator (section 5.2.5), fed to both engines by minicnn.
+AUGMENTATION = dict(CHAPTER_AUGMENTATION)
 SHEAR_NOTE = (
-    "shear_range=0.2 becomes keras.layers.RandomShear(x_factor=0.2, y_factor=0.0): a "
-    "horizontal shear of up to 0.2 (x' = x + s*y), which is what the seed's Keras 2.0 "
-    "meant (a shear angle of 0.2 radians, sin 0.2 = 0.199); later Keras 2 releases read "
-    "shear_range in degrees (0.2 degrees, almost nothing). Keras 3 applies the five "
-    "layers one after another (five resamplings), where ImageDataGenerator composed "
-    "one affine warp.")
-VGG16_PREPROCESSING = "keras.applications.vgg16.preprocess_input (RGB->BGR, ImageNet mean subtracted)"
+    "shear_range=0.2 is passed as the book's code passes it; minicnn's ImageDataGenerator "
+    "reads it in degrees, as Keras 2 did from release 2.2 on (Keras 2.0, which the book "
+    "used, read radians: a shear of about 11 degrees). One affine warp per image, as "
+    "ImageDataGenerator did.")
+VGG16_PREPROCESSING = ("minicnn.applications.vgg16.preprocess_input (RGB->BGR, ImageNet mean "
+                       "subtracted), applied by the batch generator to both engines' inputs")
+RESCALING = "rescale=1/255 in the batch generator (the book's ImageDataGenerator(rescale=1./255))"
 
 
 def min_scratch_size() -> int:
@@ -37,50 +30,30 @@ def min_scratch_size() -> int:
     return size
 
 
-def augmentation(seed: int):
-    """The seed's augmentation as a Keras 3 Sequential of preprocessing layers.
+def small_convnet(image_size: int, dropout: bool):
+    """The book's convnet for small data (sections 5.2.3 and 5.2.5): the registry's
+    ``cats-dogs-convnet`` for ``image_size`` x ``image_size`` x 3 inputs in [0, 1]:
+    Conv 32-64-128-128 (3x3, ReLU) each with a 2x2 max pool, Flatten, [Dropout 0.5,]
+    Dense 512 ReLU, Dense 1 sigmoid. Weights from the engine's generator.
 
-    Active only in training (Keras skips these layers at inference), as the generator
-    was used only for the training data.
+    Raises:
+        ValueError: ``image_size`` below :func:`min_scratch_size`.
     """
-    keras = import_keras(require_tensorflow=True)
-    layers = keras.layers
-    return keras.Sequential([
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomRotation(40 / 360, fill_mode="nearest", seed=seed + 1),
-        layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed + 2),
-        layers.RandomShear(x_factor=0.2, y_factor=0.0, fill_mode="nearest", seed=seed + 3),
-        layers.RandomZoom((-0.2, 0.2), (-0.2, 0.2), fill_mode="nearest", seed=seed + 4),
-    ], name="augmentation")
+    from minicnn.experiments.small_data import arm_model
 
-
-def small_convnet(image_size: int, augment: bool, seed: int):
-    """The seed's convnet for small data: Conv 32-64-128-128 (3x3, ReLU) each with a
-    2x2 max pool, Flatten, [Dropout 0.5,] Dense 512 ReLU, Dense 1 sigmoid; inputs are
-    0-255 pixels, rescaled by 1/255 inside the model (the seed's ``rescale=1./255``)."""
-    keras = import_keras(require_tensorflow=True)
-    layers = keras.layers
     if image_size < min_scratch_size():
         raise ValueError(f"--image-size {image_size} is too small for the small convnet "
                          f"(four 3x3 convolutions and 2x2 pools need at least "
                          f"{min_scratch_size()})")
-    inputs = keras.Input((image_size, image_size, 3))
-    x = augmentation(seed)(inputs) if augment else inputs
-    x = layers.Rescaling(1.0 / 255)(x)
-    for filters in (32, 64, 128, 128):
-        x = layers.Conv2D(filters, (3, 3), activation="relu")(x)
-        x = layers.MaxPooling2D((2, 2))(x)
-    x = layers.Flatten()(x)
-    if augment:
-        x = layers.Dropout(0.5, seed=seed)(x)
-    x = layers.Dense(512, activation="relu")(x)
-    outputs = layers.Dense(1, activation="sigmoid")(x)
-    return keras.Model(inputs, outputs, name="small_convnet_augmented" if augment
-                       else "small_convnet")
+    return arm_model("folder", dropout, image_size)
 
 
-def resolve_weights(weights: str):
-    """``--weights`` as ``keras.applications.VGG16`` takes it: "imagenet", None or a path."""
+def resolve_weights(weights: str) -> str | None:
+    """``--weights`` as ``minicnn.applications.VGG16`` takes it: "imagenet", None or a path.
+
+    Raises:
+        ValueError: a path that is not a file.
+    """
     if weights == "imagenet":
         return "imagenet"
     if weights.lower() == "none":
@@ -93,70 +66,71 @@ def resolve_weights(weights: str):
 
 
 def vgg16_base(weights: str, image_size: int):
-    """``keras.applications.VGG16(include_top=False)`` for (image_size, image_size, 3).
+    """minicnn's ``VGG16(include_top=False)`` for (image_size, image_size, 3): random
+    weights (``none``), a Keras weights file, or ImageNet's through Keras's download.
 
     Raises:
-        RuntimeError: "imagenet" and Keras's download fails (offline); the message
-            names ``--weights PATH`` and ``--weights none``.
+        RuntimeError: "imagenet" while offline; the message says how to pass a file.
     """
-    keras = import_keras(require_tensorflow=True)
+    from minicnn.applications import VGG16
+
     resolved = resolve_weights(weights)
     try:
-        return keras.applications.VGG16(weights=resolved, include_top=False,
-                                        input_shape=(image_size, image_size, 3))
-    except ValueError:
-        raise  # a bad argument: Keras's own message says which
-    except Exception as error:  # noqa: BLE001 - get_file raises a bare Exception offline
+        return VGG16(weights=resolved, include_top=False, input_shape=(image_size, image_size, 3))
+    except RuntimeError as error:
         if resolved != "imagenet":
             raise
         raise RuntimeError(
-            "could not get the VGG16 ImageNet weights through Keras's download "
-            f"({type(error).__name__}: {error}). This machine may be offline. Alternatives: "
-            "--weights PATH with a copy of "
-            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 fetched elsewhere (or put "
-            "that file in ~/.keras/models/ and keep --weights imagenet), or --weights none "
-            "to run the same pipeline with random weights (the accuracy then means "
-            "nothing)") from error
+            f"{error}. Here: --weights PATH with a copy of "
+            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 fetched elsewhere (or that "
+            "file in ~/.keras/models/ and --weights imagenet), or --weights none to run the "
+            "same pipeline with random weights (the accuracy then measures a random base)"
+        ) from error
 
 
-def dense_head(inputs, seed: int):
-    """The seed's classifier on VGG16 features: Dense 256 ReLU, Dropout 0.5, Dense 1."""
-    keras = import_keras(require_tensorflow=True)
-    layers = keras.layers
-    x = layers.Dense(256, activation="relu")(inputs)
-    x = layers.Dropout(0.5, seed=seed)(x)
-    return layers.Dense(1, activation="sigmoid")(x)
+def _head_layers():
+    from minicnn.layers import Dense, Dropout
+
+    return [Dense(256, activation="relu"), Dropout(0.5), Dense(1, activation="sigmoid")]
 
 
-def feature_classifier(feature_shape: tuple[int, ...], seed: int):
-    """The head alone, on flattened features (4 * 4 * 512 = 8,192 at 150x150)."""
-    keras = import_keras(require_tensorflow=True)
-    size = 1
-    for dimension in feature_shape:
-        size *= int(dimension)
-    inputs = keras.Input((size,))
-    return keras.Model(inputs, dense_head(inputs, seed), name="feature_classifier")
+def feature_classifier(feature_shape: tuple[int, ...]):
+    """The book's classifier on VGG16 features (section 5.3.1): the (H, W, 512) features
+    flattened (4 * 4 * 512 = 8,192 at 150x150), Dense 256 ReLU, Dropout 0.5, Dense 1."""
+    from math import prod
+
+    from minicnn.layers import Input
+    from minicnn.models import Sequential
+
+    return Sequential([Input((prod(feature_shape),)), *_head_layers()],
+                      name="feature_classifier")
 
 
-def base_with_head(conv_base, image_size: int, seed: int):
-    """Augmentation, VGG16 preprocessing, the frozen conv base, Flatten and the head,
-    trained end to end (only the head learns while ``conv_base.trainable`` is False)."""
-    keras = import_keras(require_tensorflow=True)
-    conv_base.trainable = False
-    inputs = keras.Input((image_size, image_size, 3))
-    x = augmentation(seed)(inputs)
-    x = keras.applications.vgg16.preprocess_input(x)
-    x = conv_base(x)
-    x = keras.layers.Flatten()(x)
-    return keras.Model(inputs, dense_head(x, seed), name="vgg16_base_with_head")
+def base_with_head(conv_base):
+    """The frozen conv base with Flatten and the head on top (section 5.3.1, "feature
+    extraction with data augmentation"): ``conv_base.trainable = False`` freezes every
+    layer of the base, so only the head learns.
 
+    The base's layers are added one by one to a new Sequential (a flat model: Keras's
+    twin is then a plain ``keras.Sequential``), sharing the base's layer objects.
+    """
+    from minicnn.layers import Flatten, Input
+    from minicnn.models import Sequential
 
-def unfreeze_block5(conv_base) -> list[str]:
-    """Make block5's layers trainable, keep blocks 1-4 frozen; returns their names."""
-    conv_base.trainable = True
-    unfrozen = []
     for layer in conv_base.layers:
-        layer.trainable = layer.name.startswith("block5")
-        if layer.trainable and layer.weights:
-            unfrozen.append(layer.name)
+        layer.trainable = False
+    return Sequential([Input(tuple(conv_base.input_shape[1:])), *conv_base.layers, Flatten(),
+                       *_head_layers()], name="vgg16_base_with_head")
+
+
+def unfreeze_block5(model) -> list[str]:
+    """Make the layers named ``block5*`` trainable and the other base layers (``block1-4``)
+    frozen, in a minicnn or a Keras model; returns the names of block5's layers with
+    weights (``block5_conv1``-``block5_conv3``)."""
+    unfrozen = []
+    for layer in model.layers:
+        if layer.name.startswith("block"):
+            layer.trainable = layer.name.startswith("block5")
+            if layer.trainable and layer.get_weights():
+                unfrozen.append(layer.name)
     return unfrozen

@@ -1,10 +1,11 @@
-"""``split``: the Kaggle "Dogs vs. Cats" folder into the seed's small data set.
+"""``split``: the Kaggle "Dogs vs. Cats" folder into the book's small data set
+(section 5.2.2).
 
 The Kaggle archive holds one folder of ``cat.0.jpg`` ... ``cat.12499.jpg`` and
-``dog.0.jpg`` ... ``dog.12499.jpg``. The seed keeps, per class, images 0-999 for
+``dog.0.jpg`` ... ``dog.12499.jpg``. The book keeps, per class, images 0-999 for
 training, 1000-1499 for validation and 1500-1999 for testing; here the images of each
 class are ordered by their number and cut into consecutive slices of the sizes asked
-for (the same files as the seed's when the numbers are contiguous)::
+for (the same files as the book's when the numbers are contiguous)::
 
     DST/train/cats/cat.0.jpg ...        DST/train/dogs/dog.0.jpg ...
     DST/validation/cats/cat.1000.jpg    DST/test/cats/cat.1500.jpg ...
@@ -20,11 +21,12 @@ error rather than a silent mix. Needs only Pillow, not TensorFlow.
 from __future__ import annotations
 
 import filecmp
-import json
 import os
 import re
 import shutil
 from pathlib import Path
+
+from minicnn.files import write_json
 
 SUBSETS = ("train", "validation", "test")
 # Kaggle file prefix -> class folder (Keras sorts class folders: cats = 0, dogs = 1).
@@ -135,7 +137,7 @@ def split(source: str | os.PathLike, destination: str | os.PathLike, train: int 
               "copied": copied, "already_there": kept,
               "files": {f"{subset}/{folder}": [path.name for path in files]
                         for (subset, folder), files in plan.items()}}
-    (destination / SPLIT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(destination / SPLIT_FILE, report)
     if verbose:
         for subset in SUBSETS:
             print(f"{subset}: {counts[subset]} cats + {counts[subset]} dogs in "
