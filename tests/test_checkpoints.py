@@ -81,6 +81,30 @@ def test_checkpoint_is_a_loadable_model_file(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def test_a_new_checkpoint_is_a_new_file_renamed_over_the_old_one(tmp_path):
+    """Never rewritten in place: a reader that opened the old checkpoint reads it whole
+    while a new one is written, and the name then points to another file (inode)."""
+    import os
+
+    from minicnn.callbacks import save_checkpoint
+
+    x, y = data()
+    model = make_model()
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(model, path)
+    old = path.read_bytes()
+    with open(path, "rb") as reader:
+        inode = os.fstat(reader.fileno()).st_ino
+        model.fit(x, y, epochs=1, batch_size=30, verbose=0)
+        save_checkpoint(model, path)
+        assert reader.read() == old, "the old checkpoint was changed in place"
+    assert os.stat(path).st_ino != inode, "the checkpoint was rewritten in place, not replaced"
+    assert path.read_bytes() != old
+    np.testing.assert_array_equal(minicnn.load_model(path).predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
+
+
 def test_model_checkpoint_save_best_only(tmp_path):
     x, y = data()
     model = make_model()
