@@ -80,13 +80,19 @@ def first_trainable_index(layers: Sequence) -> int | None:
     return None
 
 
+def computing_layers(model) -> list:
+    """The layers that compute, in order: a model added to a model (the book's
+    ``model.add(conv_base)``) counts by its own layers."""
+    return model.leaf_layers() if hasattr(model, "leaf_layers") else list(model.layers)
+
+
 def layer_input_shapes(model, batch_size: int) -> Iterator[tuple[object, Shape]]:
-    """``(layer, its input shape)`` for every layer of a built ``model``, batch
-    ``batch_size``."""
+    """``(layer, its input shape)`` for every computing layer of a built ``model``,
+    batch ``batch_size``."""
     if model.input_shape is None:
         raise ValueError(f"model {model.name!r} is not built: its input shape is unknown")
     shape = (batch_size,) + tuple(model.input_shape[1:])
-    for layer in model.layers:
+    for layer in computing_layers(model):
         yield layer, shape
         shape = tuple(layer.compute_output_shape(shape))
 
@@ -105,7 +111,7 @@ def training_step_flops(model, batch_size: int) -> int:
     gradient (see the module docstring).  A model with nothing trainable counts the
     forward pass only.
     """
-    first = first_trainable_index(model.layers)
+    first = first_trainable_index(computing_layers(model))
     total = 0
     for index, (layer, shape) in enumerate(layer_input_shapes(model, batch_size)):
         forward, backward = layer_flops(layer, shape, need_input_grad=first is not None

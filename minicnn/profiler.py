@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from minicnn.backend import get_backend_name
-from minicnn.flops import (first_trainable_index, layer_flops, predict_flops,
+from minicnn.flops import (computing_layers, first_trainable_index, layer_flops, predict_flops,
                            training_step_flops)
 from minicnn.shapes import format_shape
 
@@ -134,12 +134,13 @@ def profile_model(model, batch_size: int = 64, repeats: int = 20, warmup: int = 
         model.compile(optimizer="rmsprop", loss=_default_loss(model))
     only = set(only) if only is not None else None
     rng = np.random.default_rng(seed)
-    dtype = model.layers[0].dtype
+    dtype = computing_layers(model)[0].dtype
     x = rng.random((batch_size,) + tuple(model.input_shape[1:])).astype(dtype)
 
     steps = model.plan_steps(x.shape, training=True)
-    first = first_trainable_index(model.layers)
-    position = {id(layer): index for index, layer in enumerate(model.layers)}
+    layers = computing_layers(model)
+    first = first_trainable_index(layers)
+    position = {id(layer): index for index, layer in enumerate(layers)}
     rows: list[dict[str, Any]] = []
     activations = x
     for number, step in enumerate(steps):
