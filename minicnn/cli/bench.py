@@ -31,7 +31,7 @@ _DEFAULTS = {"model": "mnist-convnet", "backend": None, "batch_size": None, "rep
 
 def _add_layers_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=MODEL_NAMES, default=_DEFAULTS["model"],
-                        help="the model to profile (default mnist-convnet)")
+                        help="the model to profile")
     parser.add_argument("--backend", choices=["numba", "numpy", "reference"],
                         help="kernel backend (default: the active one)")
     parser.add_argument("--batch-size", type=int,
@@ -40,10 +40,12 @@ def _add_layers_options(parser: argparse.ArgumentParser) -> None:
                         help="timed calls per step (default 20; 1 on the reference backend)")
     parser.add_argument("--warmup", type=int,
                         help="untimed calls first (default 2; 0 on the reference backend)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed of the weights and the data")
     parser.add_argument("--steps", nargs="+", metavar="NAME",
-                        help="time only these steps (names as the table prints them)")
-    parser.add_argument("--json", metavar="PATH", help="also write the timings as JSON")
+                        help="time only these steps, named as the table prints them (default: all)")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the timings as JSON to PATH (default: none)")
 
 
 def register(commands) -> None:

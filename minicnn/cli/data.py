@@ -17,11 +17,12 @@ def register(commands) -> None:
         "data", help="fetch and verify a dataset, print its path; --export DIR writes "
                      "MNIST digits as an image folder (train/validation/test, one folder "
                      "per class)")
-    parser.add_argument("dataset", choices=["mnist"])
+    parser.add_argument("dataset", choices=["mnist"], help="the dataset")
     parser.add_argument("--export", default=None, metavar="DIR",
                         help="write digits as PNG files in DIR/train|validation|test/CLASS/, "
                              "the layout of 'python -m compare.cats_vs_dogs split' (the "
-                             "book's section 5.2.2)")
+                             "book's section 5.2.2; default: no export, only fetch and "
+                             "verify)")
     parser.add_argument("--classes", type=int, nargs="+", default=None, metavar="DIGIT",
                         help="--export: the digits, one class folder each (default 3 5)")
     parser.add_argument("--names", nargs="+", default=None, metavar="NAME",

@@ -36,35 +36,43 @@ def register(commands) -> None:
                              "convnet on 2,000 images, plain, + Dropout, + augmentation, "
                              "+ both (the book's section 5.2)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs per model (downsampling: 2; transfer: 30, for scratch "
+                        help="epochs per model (default: downsampling 2; transfer 30, for scratch "
                              "and for feature extraction; invariance: 2; small-data: 50)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="downsampling: 64; transfer: 20; invariance: 64; small-data: "
-                             "64 on MNIST, 20 with --data")
-    parser.add_argument("--optimizer", default=None, help="downsampling, invariance: rmsprop")
-    parser.add_argument("--backend", choices=list(BACKENDS), default=None)
+                        help="images per step (default: downsampling 64; transfer 20; "
+                             "invariance 64; small-data 64 on MNIST, 20 with --data)")
+    parser.add_argument("--optimizer", default=None,
+                        help="downsampling, invariance: an optimizer name (default rmsprop; "
+                             "transfer and small-data use RMSprop only)")
+    parser.add_argument("--backend", choices=list(BACKENDS), default=None,
+                        help="kernels to run (default: $MINICNN_BACKEND, else numba when "
+                             "it is installed)")
     parser.add_argument("--out", default=None,
-                        help="default runs/downsampling, runs/transfer, runs/invariance or "
-                             "runs/small-data")
-    parser.add_argument("--seed", type=int, default=None, help="downsampling only")
+                        help="folder for the files written (default: runs/downsampling, "
+                             "runs/transfer, runs/invariance or runs/small-data)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="downsampling: random seed of the weights and the batch order "
+                             "(default: a different run each time; --seeds for several)")
     parser.add_argument("--variants", nargs="+", default=None,
                         choices=["max-pool", "avg-pool", "strided-conv", "no-downsampling"],
                         help="downsampling: run only these models (default: all four)")
     parser.add_argument("--labeled", type=int, default=None,
                         help="transfer: labeled images of digits 5-9 (default 100)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="one run per seed (transfer: default 0 1 2; downsampling: "
-                             "every model once per seed, the table shows means and ranges; "
-                             "invariance: default 0, the tables show means)")
+                        help="random seeds, one run per seed (default: transfer and "
+                             "small-data 0 1 2; downsampling: one run, see --seed, or every "
+                             "model once per seed, the table shows means and ranges; "
+                             "invariance: 0, the tables show means)")
     parser.add_argument("--pretrain-epochs", type=int, default=None,
                         help="transfer: epochs of pretraining on digits 0-4 (default 5; "
                              "1 is already enough); cached in OUT")
     parser.add_argument("--fine-tune-epochs", type=int, default=None,
                         help="transfer: epochs of fine-tuning (default: --epochs)")
     parser.add_argument("--max-shift", type=int, default=None,
-                        help="invariance: test shifts 0..N pixels in each direction (6)")
+                        help="invariance: test shifts 0..N pixels in each direction (default 6)")
     parser.add_argument("--canvas-step", type=int, default=None,
-                        help="invariance: step of the digit's position on the 28x56 canvas (4)")
+                        help="invariance: step of the digit's position on the 28x56 canvas "
+                             "(default 4)")
     parser.add_argument("--models", nargs="+", default=None,
                         choices=["dense", "convnet", "convnet-global-max"],
                         help="invariance: run only these models (default: all three)")
@@ -80,18 +88,19 @@ def register(commands) -> None:
                         help="small-data: an image folder (train/validation/test, two class "
                              "folders each, e.g. from 'minicnn data mnist --export DIR "
                              "--size 150') trained with the chapter's 150x150 convnet "
-                             "instead of MNIST")
+                             "(default: MNIST digits)")
     parser.add_argument("--image-size", type=int, default=None,
-                        help="small-data with --data: resize images to this side (150)")
+                        help="small-data with --data: resize images to this side (default 150)")
     parser.add_argument("--train-images", type=int, default=None,
-                        help="small-data on MNIST: training images (2000)")
+                        help="small-data on MNIST: training images (default 2000)")
     parser.add_argument("--validation-images", type=int, default=None,
                         help="small-data on MNIST: validation images, the next ones of "
-                             "MNIST's training set (1000)")
+                             "MNIST's training set (default 1000)")
     parser.add_argument("--smooth", type=float, default=None, metavar="FACTOR",
                         help="small-data: smooth the curves with the book's exponential "
                              "moving average (e.g. 0.8; default: raw curves)")
-    parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
+    parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
+                        help="0 silent, 1 progress bars, 2 one line per epoch")
     parser.set_defaults(run=run)
 
 

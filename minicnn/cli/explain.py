@@ -21,22 +21,22 @@ def register(commands) -> None:
     parser.add_argument("--batch", type=int, default=1,
                         help="model: multiply-adds and patch matrices for this batch size")
     parser.add_argument("--size", type=int, default=None,
-                        help="conv, pool: input height = width (conv: 5; pool: 4)")
-    parser.add_argument("--kernel-size", type=int, default=3, help="conv: kernel size (3)")
+                        help="conv, pool: input height = width (default: 5 for conv, 4 for pool)")
+    parser.add_argument("--kernel-size", type=int, default=3, help="conv: kernel size")
     parser.add_argument("--stride", type=int, default=None,
-                        help="conv: stride (1); pool: stride (default: the pool size)")
+                        help="conv: stride (default 1); pool: stride (default: the pool size)")
     parser.add_argument("--padding", choices=["valid", "same"], default="valid",
-                        help="conv: zero padding (valid)")
-    parser.add_argument("--channels", type=int, default=1, help="conv: input channels (1-3)")
+                        help="conv: zero padding")
+    parser.add_argument("--channels", type=int, default=1, help="conv: input channels, 1 to 3")
     parser.add_argument("--seed", type=int, default=0,
-                        help="conv, pool, step: random seed of the small numbers (0)")
+                        help="conv, pool, step: random seed of the small numbers")
     parser.add_argument("--all", action="store_true",
                         help="conv: show every position (with --backward, every stamp)")
     parser.add_argument("--backward", action="store_true",
                         help="conv: the backward pass (kernel, input and bias gradients)")
     parser.add_argument("--kind", choices=["max", "average"], default=None,
-                        help="pool: max or average pooling (max)")
-    parser.add_argument("--pool-size", type=int, default=None, help="pool: window size (2)")
+                        help="pool: max or average pooling (default max)")
+    parser.add_argument("--pool-size", type=int, default=None, help="pool: window size (default 2)")
     parser.add_argument("--keras", action="store_true",
                         help="step: also run the step in Keras and print the differences")
     parser.set_defaults(run=run)

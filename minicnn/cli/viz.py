@@ -22,13 +22,16 @@ VIEWS = ("activations", "filters", "gradcam")
 def register(commands) -> None:
     """Add ``viz`` to the subparsers object ``commands``."""
     parser = commands.add_parser("viz", help="look inside a trained model: activations, filter "
-                                             "patterns, Grad-CAM (PNG files)")
+                                             "patterns, Grad-CAM (PNG files; the book's "
+                                             "section 5.4)")
     parser.add_argument("view", choices=VIEWS,
                         help="activations: every channel of every Conv2D/pooling output; "
                              "filters: gradient-ascent patterns; gradcam: class heatmap")
-    parser.add_argument("--model", required=True, help="a model file, e.g. runs/mnist/model.npz")
+    parser.add_argument("--model", required=True,
+                        help="a model file, e.g. runs/mnist/model.npz (required)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--image", help="an image file (PNG, JPEG, ...)")
+    source.add_argument("--image", help="an image file (PNG, JPEG, ...); default: an MNIST "
+                                           "test image (--index)")
     source.add_argument("--index", type=int, default=None,
                         help="an MNIST test image by index (default 0 when no --image)")
     parser.add_argument("--invert", action="store_true",
@@ -39,11 +42,11 @@ def register(commands) -> None:
     parser.add_argument("--class", dest="class_index", type=int, default=None,
                         help="gradcam: the class to explain (default: the predicted one)")
     parser.add_argument("--count", type=int, default=16,
-                        help="filters: the first COUNT filters of each layer (default 16)")
-    parser.add_argument("--steps", type=int, default=40, help="filters: ascent steps (40)")
+                        help="filters: the first COUNT filters of each layer")
+    parser.add_argument("--steps", type=int, default=40, help="filters: gradient-ascent steps")
     parser.add_argument("--step-size", type=float, default=1.0,
-                        help="filters: RMS size of each step in input units (1.0)")
-    parser.add_argument("--out", required=True, help="folder for the PNG files")
+                        help="filters: RMS size of each step in input units")
+    parser.add_argument("--out", required=True, help="folder for the PNG files (required)")
     parser.set_defaults(run=run)
 
 
