@@ -1,4 +1,4 @@
-"""The seed's MNIST convnet trained by minicnn and by Keras, side by side.
+"""The MNIST convnet of the book's section 5.1 trained by minicnn and by Keras, side by side.
 
     python -m compare.mnist_side_by_side [--epochs 1] [--out runs/side_by_side]
 
@@ -30,7 +30,7 @@ MAX_ACCURACY_GAP_POINTS = 0.3
 
 
 def load_mnist(limit: int | None = None):
-    """MNIST scaled to [0, 1], shaped (N, 28, 28, 1), labels one-hot (as the seed does)."""
+    """MNIST scaled to [0, 1], shaped (N, 28, 28, 1), labels one-hot (as the book does)."""
     from minicnn.datasets import mnist
     from minicnn.utils import to_categorical
 

@@ -4,9 +4,9 @@
 
 For the MNIST convnet (a batch of 64 real MNIST training images when the data set is
 available offline, random images otherwise; categorical cross-entropy, RMSprop with
-the seed's learning rate 1e-3) and the VGG16 convolutional base (2 random 150x150
+the book's learning rate 1e-3) and the VGG16 convolutional base (2 random 150x150
 images preprocessed as Keras does; mean squared error against random targets,
-RMSprop with the seed's fine-tuning learning rate 1e-5), each engine runs one
+RMSprop with the book's fine-tuning learning rate 1e-5), each engine runs one
 training step layer by layer and the report gives, for every layer, the largest
 absolute difference between the engines and the same relative to the largest Keras
 magnitude (see :func:`compare._keras_models.differences`) in

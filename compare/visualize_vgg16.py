@@ -1,4 +1,4 @@
-"""The seed's three views with Keras on VGG16, and the same views from minicnn.
+"""The three views of the book's section 5.4 with Keras on VGG16, and the same views from minicnn.
 
     python -m compare.visualize_vgg16 [--image PATH] [--weights imagenet|none|FILE.h5]
                                       [--out runs/vgg16_viz] [--no-minicnn]
@@ -6,7 +6,7 @@
 1. Intermediate activations: the first channels of one convolution per block for the
    image (default: the photo of Grace Hopper that ships with matplotlib's sample data).
 2. Filter patterns: gradient ascent in input space (40 normalized steps from a grey
-   noisy image, as the seed does) for the first filters of several convolutions, on
+   noisy image, as the book does) for the first filters of several convolutions, on
    the convolutional base at a small size so it runs on a CPU.
 3. Grad-CAM: the top class's logit against ``block5_conv3``; with ImageNet weights the
    top-3 ImageNet classes are printed.
@@ -116,10 +116,10 @@ def keras_grad_cam(model, x: np.ndarray, layer_name: str, class_index: int | Non
 
 def keras_filter_patterns(weights_model, layer_names, count: int, steps: int, size: int,
                           seed: int = 0):
-    """Gradient ascent on each filter's mean activation (the seed's loop, in Keras).
+    """Gradient ascent on each filter's mean activation (the book's loop, in Keras).
 
     The base is rebuilt at ``size`` x ``size`` with the classifier's weights copied,
-    as the seed does with ``include_top=False``.  The start image is the seed's grey
+    as the book does with ``include_top=False``.  The start image is the book's grey
     noise, ``128 + 20 * uniform`` in 0..255, taken through VGG16's preprocessing; each
     step adds ``g / (rms(g) + 1e-5)`` (one grey level in RMS).
 
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--class", dest="class_index", type=int, default=None,
                         help="Grad-CAM class (default: the top one)")
     parser.add_argument("--pattern-size", type=int, default=64,
-                        help="image size for the filter patterns (the seed uses 150; smaller "
+                        help="image size for the filter patterns (the book uses 150; smaller "
                              "runs faster on a CPU)")
     parser.add_argument("--pattern-count", type=int, default=8, help="filters per layer")
     parser.add_argument("--steps", type=int, default=40, help="gradient ascent steps")

@@ -1,6 +1,6 @@
 """Grad-CAM: which places in an image made the network choose a class.
 
-Selvaraju et al. (2017), as the seed and Keras's example compute it.  With ``A`` the
+Selvaraju et al. (2017), as the book (section 5.4.3) and Keras's example compute it.  With ``A`` the
 output of a convolution layer for one image, shape (h, w, K), and ``y_c`` the score of
 class ``c``::
 
@@ -11,7 +11,7 @@ class ``c``::
 
 The score is the class *logit* (the last layer's pre-activation, before softmax), as
 in the paper and Keras's Grad-CAM example; ``score="output"`` uses the probability
-instead (as the seed's book does).  The heatmap has the layer's resolution;
+instead (as the book does).  The heatmap has the layer's resolution;
 :func:`minicnn.viz.images.resize_bilinear` brings it to the input's size.
 """
 
