@@ -16,6 +16,8 @@ Where things are (read in this order)
     (MNIST's second layer, VGG16), F(2x2, 3x3), 2.25x fewer multiplications: its
     matrices and tile transforms (``transforms``) apart from the blocked loops that
     keep the tiles in cache (``blocked``) and the convolution around them (``conv``);
+    layers with many channels (VGG16's blocks 3 to 5) take larger tiles, F(3x3, 3x3)
+    or F(4x4, 3x3) (``wide``, ``wide_transforms``);
   - :mod:`~minicnn.kernels.numba.im2col`: everything else, patches and one GEMM.
 
 * :mod:`~minicnn.kernels.numba.fusion`: a Conv2D(relu) and the 2x2 max pooling after
@@ -32,8 +34,9 @@ Where things are (read in this order)
 * :mod:`~minicnn.kernels.numba.operands`: inputs made contiguous, in one float dtype.
 
 Each path's forward returns a named cache (``DirectConvCache``, ``WinogradConvCache``,
-``Im2colConvCache``, ``MaxPoolCache``, ``AvgPoolCache``, ``DirectConvPoolCache``,
-``WinogradConvPoolCache``) that only the same package's backward reads.
+``WideWinogradConvCache``, ``Im2colConvCache``, ``MaxPoolCache``, ``AvgPoolCache``,
+``DirectConvPoolCache``, ``WinogradConvPoolCache``) that only the same package's
+backward reads.
 
 Buffers
 -------

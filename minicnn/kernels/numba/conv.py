@@ -11,6 +11,10 @@ Three paths, chosen by shape (each in its own module, with its own cache type):
   :data:`WINOGRAD_MIN_OUTPUTS` outputs per image (MNIST's second layer, all of VGG16
   but the first): 2.25x fewer multiplications, done block by block in cache, with a
   float32 error no larger than the GEMM path's.  ``MINICNN_WINOGRAD=0`` turns it off.
+  Layers with at least :data:`WIDE_WINOGRAD_MIN_CHANNELS` input and output channels
+  (VGG16's blocks 3 to 5) take larger tiles, F(3x3, 3x3) or F(4x4, 3x3)
+  (:mod:`~minicnn.kernels.numba.winograd.wide`): 2.8x or 4x fewer multiplications,
+  at the price of transforms that only many channels pay for.
 * **im2col + GEMM** (:mod:`~minicnn.kernels.numba.im2col`) for everything else.
 
 The switches below are module attributes, read at each call, so tests can send every
@@ -28,7 +32,8 @@ from minicnn.kernels.numba import blas, direct, im2col, winograd
 from minicnn.kernels.numba.direct import DirectConvCache
 from minicnn.kernels.numba.im2col import Im2colConvCache
 from minicnn.kernels.numba.operands import conv_operands
-from minicnn.kernels.numba.winograd import WinogradConvCache
+from minicnn.kernels.numba.winograd import WinogradConvCache, wide
+from minicnn.kernels.numba.winograd.wide import WideWinogradConvCache
 
 USE_DIRECT_CONV = True
 """Single-channel 3x3 layers take the direct loop (tests turn it off to send them through
@@ -47,7 +52,15 @@ WINOGRAD_MIN_OUTPUTS = 16
 too much (3x3 outputs take 2x2 tiles of 4x4: 44 % computed for nothing): MNIST's third
 layer (3x3 outputs) is faster by im2col + GEMM, while at 5x5 outputs Winograd wins."""
 
-ConvCache = DirectConvCache | WinogradConvCache | Im2colConvCache
+USE_WIDE_WINOGRAD = True
+"""Winograd layers with many channels take the larger tiles (tests turn it off, or send
+small layers through them by lowering :data:`WIDE_WINOGRAD_MIN_CHANNELS`)."""
+
+WIDE_WINOGRAD_MIN_CHANNELS = 256
+"""From this many input and output channels on, F(3x3) or F(4x4) beats F(2x2): below it
+their transforms (written as loops over the matrices) cost more than the GEMMs save."""
+
+ConvCache = DirectConvCache | WinogradConvCache | WideWinogradConvCache | Im2colConvCache
 """The cache of :func:`conv2d_forward`, whichever path it took."""
 
 
@@ -69,6 +82,11 @@ def use_winograd(KH: int, KW: int, strides: tuple[int, int], pads: Pads, C: int,
             and max(*pads[0], *pads[1]) <= 2 and blas.enable())
 
 
+def use_wide_winograd(C: int, F: int) -> bool:
+    """Whether a layer that takes Winograd takes the larger tiles (many channels)."""
+    return USE_WIDE_WINOGRAD and min(C, F) >= WIDE_WINOGRAD_MIN_CHANNELS
+
+
 def _conv_forward(x, kernel, bias, strides, pads, relu):
     """:func:`conv2d_forward` (with a ReLU on the output when ``relu``), by shape."""
     x, kernel, bias_vector, has_bias = conv_operands(x, kernel, bias)
@@ -78,6 +96,8 @@ def _conv_forward(x, kernel, bias, strides, pads, relu):
     if use_direct_conv(KH, KW, C):
         return direct.forward(x, kernel, bias_vector, has_bias, strides, pads, relu)
     if use_winograd(KH, KW, strides, pads, C, F, OH, OW):
+        if use_wide_winograd(C, F):
+            return wide.forward(x, kernel, bias_vector, has_bias, pads, relu)
         return winograd.forward(x, kernel, bias_vector, has_bias, pads, relu)
     return im2col.forward(x, kernel, bias_vector, has_bias, strides, pads, relu)
 
@@ -139,4 +159,6 @@ def conv2d_backward(dy: np.ndarray, cache: ConvCache, need_input_grad: bool = Tr
         return direct.backward(dy, cache, need_input_grad)
     if isinstance(cache, WinogradConvCache):
         return winograd.backward(dy, cache, need_input_grad)
+    if isinstance(cache, WideWinogradConvCache):
+        return wide.backward(dy, cache, need_input_grad)
     return im2col.backward(dy, cache, need_input_grad)

@@ -217,8 +217,9 @@ def conv2d_relu_max_pool2d_supported(x_shape: tuple, kernel_shape: tuple,
     """Whether :func:`conv2d_relu_max_pool2d_forward` handles these shapes.
 
     A 3x3, stride-1 convolution that takes the direct loop (one input channel: the
-    MNIST convnet's first layer) or Winograd (its second), followed by a valid 2x2,
-    stride-2 max pooling.
+    MNIST convnet's first layer) or Winograd F(2x2, 3x3) (its second), followed by a
+    valid 2x2, stride-2 max pooling.  Layers with many channels take larger Winograd
+    tiles, which are not pooling windows: they run apart from their pooling.
     """
     N, H, W, C = x_shape
     KH, KW, kernel_channels, F = kernel_shape
@@ -227,7 +228,8 @@ def conv2d_relu_max_pool2d_supported(x_shape: tuple, kernel_shape: tuple,
             and tuple(pool_size) == (2, 2) and tuple(pool_strides) == (2, 2)
             and tuple(map(tuple, pool_pads)) == ((0, 0), (0, 0)) and min(OH, OW) >= 2
             and (conv.use_direct_conv(KH, KW, C)
-                 or conv.use_winograd(KH, KW, strides, pads, C, F, OH, OW)))
+                 or (conv.use_winograd(KH, KW, strides, pads, C, F, OH, OW)
+                     and not conv.use_wide_winograd(C, F))))
 
 
 def conv2d_relu_max_pool2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,

@@ -45,10 +45,13 @@ the gradient tiles, and stops dx's tiles where that gradient ends.  MNIST's seco
 then needs 25 tiles an image instead of 36.
 
 Precision: in float32, the error of F(2x2, 3x3) is no larger than the GEMM path's (its
-coefficients are 0, +-1 and +-1/2, exact in binary).  F(4x4, 3x3) would need 4x fewer
-multiplications, but its coefficients (up to 8 and 1/24) made its float32 error several
-times the GEMM path's, and blocked it was no faster on MNIST's small layers, so it was
-removed.
+coefficients are 0, +-1 and +-1/2, exact in binary).  Larger tiles need fewer
+multiplications but have larger coefficients and a larger float32 error (still within
+float32 round-off of the GEMM path's results; ``tests/test_numba_vgg_shapes.py``), and
+their transforms cost more per tile: MNIST's small layers keep F(2x2, 3x3), and only
+layers with many channels take F(3x3, 3x3) or F(4x4, 3x3)
+(:mod:`~minicnn.kernels.numba.winograd.wide`, chosen in
+:mod:`~minicnn.kernels.numba.conv`).
 """
 
 from minicnn.kernels.numba.winograd.conv import (WinogradConvCache, WinogradConvPoolCache,

@@ -1,0 +1,128 @@
+"""The numba backend on VGG16-shaped layers equals the numpy backend (float32 round-off).
+
+VGG16's base (*Deep Learning with Python*, section 5.3) runs 3x3 'same' convolutions
+with 3, 64, 128, 256 and 512 channels; at those channel counts the numba backend takes
+paths the MNIST convnet never does: im2col for the 3-channel first layer, blocked
+F(2x2, 3x3) Winograd with large blocks, and the larger tiles F(3x3, 3x3) and F(4x4, 3x3)
+(:mod:`minicnn.kernels.numba.winograd.wide`) from 256 channels on, run apart from the
+pooling after them.  Small batches and maps keep the tests quick; no timings here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minicnn.kernels import numpy_ops, reference
+from minicnn.kernels.geometry import resolve_pads
+from tests.helpers import FLOAT32_ROUNDOFF, FLOAT64_EXACT, assert_close
+
+numba_backend = pytest.importorskip("minicnn.kernels.numba")
+from minicnn.kernels.numba import conv, fusion, threads  # noqa: E402  (after the skip)
+from minicnn.kernels.numba.im2col import Im2colConvCache  # noqa: E402
+from minicnn.kernels.numba.winograd import WinogradConvCache  # noqa: E402
+from minicnn.kernels.numba.winograd import wide  # noqa: E402
+from minicnn.kernels.numba.winograd.wide import WideWinogradConvCache  # noqa: E402
+
+# (N, H, W, C, F, the path the numba backend takes)
+VGG_LAYERS = [
+    (2, 10, 10, 3, 64, Im2colConvCache),          # block1_conv1
+    (2, 12, 11, 64, 64, WinogradConvCache),       # block1_conv2
+    (2, 9, 9, 64, 128, WinogradConvCache),        # block2_conv1
+    (2, 7, 8, 128, 256, WinogradConvCache),       # block3_conv1
+    (2, 7, 7, 256, 256, WideWinogradConvCache),   # block3_conv2 (F(3x3): 7 = 3 + 3 + 1)
+    (1, 8, 8, 256, 512, WideWinogradConvCache),   # block4_conv1 (F(4x4))
+    (2, 5, 4, 512, 512, WideWinogradConvCache),   # block5_conv2
+]
+
+
+# Winograd with larger tiles rounds more than the GEMM (see minicnn.kernels.numba.winograd.
+# wide_transforms): its error is measured against the output's scale, not elementwise.
+def _roundoff(expected: np.ndarray) -> dict[str, float]:
+    """float32 round-off: ``rtol`` 1e-4, and ``atol`` 2e-5 of the largest value."""
+    return dict(rtol=FLOAT32_ROUNDOFF["rtol"],
+                atol=max(FLOAT32_ROUNDOFF["atol"], 2e-5 * float(np.abs(expected).max())))
+
+
+@pytest.fixture(params=["one thread", "all threads"])
+def build(request, monkeypatch) -> str:
+    limit = 0 if request.param == "all threads" else 2**62
+    monkeypatch.setattr(threads, "PARALLEL_MIN_ELEMENTS", limit)
+    return request.param
+
+
+def _layer(N, H, W, C, F, dtype=np.float32, seed=0):
+    """Input, He-scaled kernel (outputs of order one, as in a trained network), bias, pads."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    kernel = (rng.standard_normal((3, 3, C, F)) * np.sqrt(2 / (9 * C))).astype(dtype)
+    bias = (0.1 * rng.standard_normal(F)).astype(dtype)
+    return x, kernel, bias, resolve_pads(H, W, (3, 3), (1, 1), "same"), rng
+
+
+@pytest.mark.parametrize("layer", VGG_LAYERS, ids=lambda case: "x".join(map(str, case[:5])))
+def test_vgg_layer_matches_numpy_backend(build, layer):
+    *shape, path = layer
+    x, kernel, bias, pads, rng = _layer(*shape)
+    y, cache = numba_backend.conv2d_bias_relu_forward(x, kernel, bias, (1, 1), pads)
+    assert type(cache) is path
+    z, expected_cache = numpy_ops.conv2d_forward(x, kernel, bias, (1, 1), pads)
+    assert_close(y, np.maximum(z, 0), **_roundoff(z), what="relu(conv)")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    expected = numpy_ops.conv2d_backward(dy * (z > 0), expected_cache, True)
+    for name, actual, wanted in zip(("dx", "dkernel", "dbias"),
+                                    numba_backend.conv2d_backward(dy, cache, True), expected):
+        assert actual.dtype == np.float32 and actual.flags.c_contiguous
+        assert_close(actual, wanted, **_roundoff(wanted), what=name)
+    dx, dkernel, _ = numba_backend.conv2d_backward(dy, cache, False)
+    assert dx is None
+    assert_close(dkernel, expected[1], **_roundoff(expected[1]), what="dkernel without dx")
+
+
+# (N, H, W, C, F, pads): edges cut through tiles, one tile, uneven pads up to 2.
+WIDE_CASES = [(2, 7, 8, 5, 6, ((1, 1), (1, 1))), (1, 9, 9, 4, 3, ((0, 0), (0, 0))),
+              (2, 10, 6, 3, 4, ((2, 0), (1, 2))), (1, 3, 4, 2, 3, ((1, 1), (1, 1))),
+              (1, 13, 5, 3, 2, ((0, 2), (2, 0)))]
+
+
+@pytest.mark.parametrize("m", wide.TILE_SIZES)
+@pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
+@pytest.mark.parametrize("case", WIDE_CASES, ids=str)
+def test_wide_winograd_matches_reference_in_float64(build, case, relu, m):
+    """F(3x3) and F(4x4) on any channels and edges equal the reference loops in float64."""
+    N, H, W, C, F, pads = case
+    rng = np.random.default_rng(4)
+    x, kernel, bias = (rng.standard_normal((N, H, W, C)), rng.standard_normal((3, 3, C, F)),
+                       rng.standard_normal(F))
+    y, cache = wide.forward(x, kernel, bias, True, pads, relu, m)
+    z, expected_cache = reference.conv2d_forward(x, kernel, bias, (1, 1), pads)
+    assert_close(y, np.maximum(z, 0) if relu else z, **FLOAT64_EXACT, what="y")
+    dy = rng.standard_normal(y.shape)
+    expected = reference.conv2d_backward(dy * (z > 0) if relu else dy, expected_cache)
+    for name, actual, wanted in zip(("dx", "dkernel", "dbias"),
+                                    wide.backward(dy, cache, True), expected):
+        assert actual.dtype == np.float64
+        assert_close(actual, wanted, **FLOAT64_EXACT, what=name)
+
+
+def test_wide_winograd_matrices_satisfy_the_identity():
+    """``A^T [(G g) (.) (B^T d)]`` is the 1-D correlation of ``d`` by ``g``, exactly."""
+    rng = np.random.default_rng(5)
+    for m in wide.TILE_SIZES:
+        AT, G, BT = wide.matrices(m)
+        d, g = rng.standard_normal(m + 2), rng.standard_normal(3)
+        wanted = np.array([d[i:i + 3] @ g for i in range(m)])
+        assert_close(AT @ ((G @ g) * (BT @ d)), wanted, rtol=1e-12, atol=1e-12, what=f"F({m})")
+
+
+def test_tile_size_and_fusion_choices():
+    """The tile with the fewest multiplications; wide layers are not fused with pooling."""
+    assert wide.tile_size(150, 150) == 4 and wide.tile_size(37, 37) == 4
+    assert wide.tile_size(18, 18) == 3 and wide.tile_size(9, 9) == 3
+    pool = dict(pool_size=(2, 2), pool_strides=(2, 2), pool_pads=((0, 0), (0, 0)))
+    same = ((1, 1), (1, 1))
+    assert fusion.conv2d_relu_max_pool2d_supported((2, 18, 18, 128), (3, 3, 128, 256), (1, 1),
+                                                   same, **pool)
+    assert conv.use_wide_winograd(512, 512) and not conv.use_wide_winograd(256, 128)
+    assert not fusion.conv2d_relu_max_pool2d_supported((2, 18, 18, 512), (3, 3, 512, 512),
+                                                       (1, 1), same, **pool)
