@@ -146,6 +146,7 @@ def test_scratch_and_augment_in_minicnn(small_split: Path, tmp_path: Path) -> No
     scratch = train("scratch", small_split, tmp_path / "scratch", "--image-size", "48")
     assert scratch["step"] == "scratch" and len(scratch["history"]["loss"]) == 1
     assert scratch["engines"]["minicnn"]["parameters"]["total"] == SMALL_CONVNET_48
+    assert scratch["engines"]["minicnn"]["parameters"]["trainable_arrays"] == 12
     augment = train("augment", small_split, tmp_path / "augment", "--image-size", "48",
                     "--steps-per-epoch", "1")
     assert augment["engines"]["minicnn"]["parameters"]["total"] == SMALL_CONVNET_48
@@ -165,13 +166,16 @@ def test_vgg16_steps_in_minicnn(small_split: Path, tmp_path: Path) -> None:
         np.testing.assert_array_equal(saved["train_labels"], [0, 0, 1, 1])  # cats, then dogs
     head = train("extract-augment", small_split, tmp_path / "head", "--image-size", "32")
     parameters = head["engines"]["minicnn"]["parameters"]
-    assert parameters == {"total": 14_714_688 + HEAD_ON_1x1x512, "trainable": HEAD_ON_1x1x512}
+    # The book's count: 30 trainable weight arrays before freezing the base, 4 after.
+    assert parameters == {"total": 14_714_688 + HEAD_ON_1x1x512, "trainable": HEAD_ON_1x1x512,
+                          "trainable_arrays": 4}
     assert (tmp_path / "head" / "weights_minicnn.npz").is_file()
     tuned = train("finetune", small_split, tmp_path / "tuned", "--image-size", "32",
                   "--head-from", str(tmp_path / "head"))
     assert tuned["unfrozen"] == ["block5_conv1", "block5_conv2", "block5_conv3"]
     assert tuned["engines"]["minicnn"]["parameters"]["trainable"] == (
         3 * 2_359_808 + HEAD_ON_1x1x512)
+    assert tuned["engines"]["minicnn"]["parameters"]["trainable_arrays"] == 10  # as the book
     assert tuned["head_epochs"] == 0 and len(tuned["history"]["loss"]) == 1
     alone = train("finetune", small_split, tmp_path / "alone", "--image-size", "32",
                   "--head-epochs", "1")

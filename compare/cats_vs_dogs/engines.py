@@ -1,7 +1,7 @@
 """The two engines behind one small interface, so a step is written once.
 
 An :class:`Engine` holds one model (minicnn's, or its Keras twin made by
-:func:`minicnn.interop.keras.to_keras` with the same weights) and does what a step needs:
+:func:`keras_twin` with the same weights) and does what a step needs:
 compile with RMSprop and binary cross-entropy, train one epoch on a given list of
 batches (in that order; validation after it), evaluate, predict.
 """
@@ -68,7 +68,8 @@ class Engine:
     def parameters(self) -> dict[str, int]:
         count = lambda weights: int(sum(np.prod(w.shape) for w in weights))  # noqa: E731
         return {"total": count(self.model.weights),
-                "trainable": count(self.model.trainable_weights)}
+                "trainable": count(self.model.trainable_weights),
+                "trainable_arrays": len(self.model.trainable_weights)}
 
 
 class MinicnnEngine(Engine):
@@ -114,6 +115,32 @@ class KerasEngine(Engine):
         return history.history
 
 
+def keras_twin(model):
+    """The Keras model equal to ``model`` (same layers, names, trainable flags, weights):
+    :func:`minicnn.interop.keras.to_keras`, applied to each nested model (the VGG16
+    base used as a layer) and put in an outer ``keras.Sequential`` the same way."""
+    from minicnn.interop.keras import keras_layer_from_minicnn, to_keras
+
+    if not any(hasattr(layer, "layers") for layer in model.layers):
+        return to_keras(model)
+    keras = import_keras(require_tensorflow=True)
+    twins = []
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            twin = to_keras(layer)
+            twin.trainable = bool(layer.trainable)
+        else:
+            twin = keras_layer_from_minicnn(layer)
+        twins.append(twin)
+    outer = keras.Sequential([keras.Input(shape=tuple(model.input_shape[1:])), *twins],
+                             name=model.name)
+    for layer, twin in zip(model.layers, twins):
+        if not hasattr(layer, "layers"):
+            twin.set_weights(layer.get_weights())
+            twin.trainable = bool(layer.trainable)
+    return outer
+
+
 def make_engines(names: list[str], model, seed: int) -> list[Engine]:
     """An engine per name, each holding ``model`` (minicnn) or its Keras twin with the
     same weights; Keras's generators (Dropout masks) seeded with ``seed``."""
@@ -122,11 +149,9 @@ def make_engines(names: list[str], model, seed: int) -> list[Engine]:
         if name == "minicnn":
             engines.append(MinicnnEngine(model))
         elif name == "keras":
-            from minicnn.interop.keras import to_keras
-
             keras = import_keras(require_tensorflow=True)
             keras.utils.set_random_seed(seed)
-            engines.append(KerasEngine(to_keras(model)))
+            engines.append(KerasEngine(keras_twin(model)))
         else:
             raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
     return engines

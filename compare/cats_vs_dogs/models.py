@@ -107,30 +107,58 @@ def feature_classifier(feature_shape: tuple[int, ...]):
 
 
 def base_with_head(conv_base):
-    """The frozen conv base with Flatten and the head on top (section 5.3.1, "feature
-    extraction with data augmentation"): ``conv_base.trainable = False`` freezes every
-    layer of the base, so only the head learns.
+    """The book's model for feature extraction with data augmentation (section 5.3.1),
+    spelled as the book spells it::
 
-    The base's layers are added one by one to a new Sequential (a flat model: Keras's
-    twin is then a plain ``keras.Sequential``), sharing the base's layer objects.
+        model = models.Sequential()
+        model.add(conv_base)              # VGG16's convolutional base, used as a layer
+        model.add(layers.Flatten())
+        model.add(layers.Dense(256, activation="relu"))   # + Dropout 0.5, Dense 1 sigmoid
+        conv_base.trainable = False       # freezes every layer of the base
+
+    Only the head learns: 4 trainable weight arrays (two kernels, two biases).
     """
-    from minicnn.layers import Flatten, Input
+    from minicnn.layers import Flatten
     from minicnn.models import Sequential
 
-    for layer in conv_base.layers:
-        layer.trainable = False
-    return Sequential([Input(tuple(conv_base.input_shape[1:])), *conv_base.layers, Flatten(),
-                       *_head_layers()], name="vgg16_base_with_head")
+    model = Sequential(name="vgg16_base_with_head")
+    model.add(conv_base)
+    model.add(Flatten())
+    for layer in _head_layers():
+        model.add(layer)
+    conv_base.trainable = False
+    return model
+
+
+def conv_base_of(model):
+    """The nested convolutional base of a :func:`base_with_head` model (minicnn's or its
+    Keras twin): its first layer that holds layers."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            return layer
+    raise ValueError(f"model {model.name!r} holds no nested convolutional base")
 
 
 def unfreeze_block5(model) -> list[str]:
-    """Make the layers named ``block5*`` trainable and the other base layers (``block1-4``)
-    frozen, in a minicnn or a Keras model; returns the names of block5's layers with
-    weights (``block5_conv1``-``block5_conv3``)."""
+    """The book's fine-tuning switch (section 5.3.2), on a minicnn model or its Keras twin::
+
+        conv_base.trainable = True
+        set_trainable = False
+        for layer in conv_base.layers:
+            if layer.name == "block5_conv1":
+                set_trainable = True
+            layer.trainable = set_trainable
+
+    Returns the names of the unfrozen layers with weights (``block5_conv1``-``3``).
+    """
+    conv_base = conv_base_of(model)
+    conv_base.trainable = True
+    set_trainable = False
     unfrozen = []
-    for layer in model.layers:
-        if layer.name.startswith("block"):
-            layer.trainable = layer.name.startswith("block5")
-            if layer.trainable and layer.get_weights():
-                unfrozen.append(layer.name)
+    for layer in conv_base.layers:
+        if layer.name == "block5_conv1":
+            set_trainable = True
+        layer.trainable = set_trainable
+        if set_trainable and layer.get_weights():
+            unfrozen.append(layer.name)
     return unfrozen
