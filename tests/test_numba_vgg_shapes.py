@@ -29,9 +29,10 @@ VGG_LAYERS = [
     (2, 10, 10, 3, 64, Im2colConvCache),          # block1_conv1
     (2, 12, 11, 64, 64, WinogradConvCache),       # block1_conv2
     (2, 9, 9, 64, 128, WinogradConvCache),        # block2_conv1
-    (2, 7, 8, 128, 256, WinogradConvCache),       # block3_conv1
+    (2, 9, 9, 128, 128, WinogradConvCache),       # block2_conv2
+    (2, 7, 8, 128, 256, WideWinogradConvCache),   # block3_conv1 (F(4x4))
     (2, 7, 7, 256, 256, WideWinogradConvCache),   # block3_conv2 (F(3x3): 7 = 3 + 3 + 1)
-    (1, 8, 8, 256, 512, WideWinogradConvCache),   # block4_conv1 (F(4x4))
+    (1, 8, 8, 256, 512, WideWinogradConvCache),   # block4_conv1
     (2, 5, 4, 512, 512, WideWinogradConvCache),   # block5_conv2
 ]
 
@@ -121,8 +122,9 @@ def test_tile_size_and_fusion_choices():
     assert wide.tile_size(18, 18) == 3 and wide.tile_size(9, 9) == 3
     pool = dict(pool_size=(2, 2), pool_strides=(2, 2), pool_pads=((0, 0), (0, 0)))
     same = ((1, 1), (1, 1))
-    assert fusion.conv2d_relu_max_pool2d_supported((2, 18, 18, 128), (3, 3, 128, 256), (1, 1),
+    assert fusion.conv2d_relu_max_pool2d_supported((2, 18, 18, 128), (3, 3, 128, 128), (1, 1),
                                                    same, **pool)
-    assert conv.use_wide_winograd(512, 512) and not conv.use_wide_winograd(256, 128)
+    assert conv.use_wide_winograd(512, 512) and conv.use_wide_winograd(128, 256)
+    assert not conv.use_wide_winograd(128, 128) and not conv.use_wide_winograd(64, 512)
     assert not fusion.conv2d_relu_max_pool2d_supported((2, 18, 18, 512), (3, 3, 512, 512),
                                                        (1, 1), same, **pool)

@@ -11,8 +11,8 @@ Three paths, chosen by shape (each in its own module, with its own cache type):
   :data:`WINOGRAD_MIN_OUTPUTS` outputs per image (MNIST's second layer, all of VGG16
   but the first): 2.25x fewer multiplications, done block by block in cache, with a
   float32 error no larger than the GEMM path's.  ``MINICNN_WINOGRAD=0`` turns it off.
-  Layers with at least :data:`WIDE_WINOGRAD_MIN_CHANNELS` input and output channels
-  (VGG16's blocks 3 to 5) take larger tiles, F(3x3, 3x3) or F(4x4, 3x3)
+  Layers with many channels (:func:`use_wide_winograd`: VGG16's blocks 3 to 5) take
+  larger tiles, F(3x3, 3x3) or F(4x4, 3x3)
   (:mod:`~minicnn.kernels.numba.winograd.wide`): 2.8x or 4x fewer multiplications,
   at the price of transforms that only many channels pay for.
 * **im2col + GEMM** (:mod:`~minicnn.kernels.numba.im2col`) for everything else.
@@ -56,9 +56,13 @@ USE_WIDE_WINOGRAD = True
 """Winograd layers with many channels take the larger tiles (tests turn it off, or send
 small layers through them by lowering :data:`WIDE_WINOGRAD_MIN_CHANNELS`)."""
 
-WIDE_WINOGRAD_MIN_CHANNELS = 256
-"""From this many input and output channels on, F(3x3) or F(4x4) beats F(2x2): below it
-their transforms (written as loops over the matrices) cost more than the GEMMs save."""
+WIDE_WINOGRAD_MIN_CHANNELS = 128
+"""Layers with at least this many input and output channels..."""
+
+WIDE_WINOGRAD_MIN_PRODUCT = 128 * 256
+"""...and at least this many input-output channel pairs ``C * F`` take F(3x3) or F(4x4)
+(VGG16's blocks 3 to 5): below that, their transforms (written as loops over the
+matrices) cost more than the GEMMs save, and F(2x2)'s written-out transforms win."""
 
 ConvCache = DirectConvCache | WinogradConvCache | WideWinogradConvCache | Im2colConvCache
 """The cache of :func:`conv2d_forward`, whichever path it took."""
@@ -84,7 +88,8 @@ def use_winograd(KH: int, KW: int, strides: tuple[int, int], pads: Pads, C: int,
 
 def use_wide_winograd(C: int, F: int) -> bool:
     """Whether a layer that takes Winograd takes the larger tiles (many channels)."""
-    return USE_WIDE_WINOGRAD and min(C, F) >= WIDE_WINOGRAD_MIN_CHANNELS
+    return (USE_WIDE_WINOGRAD and min(C, F) >= WIDE_WINOGRAD_MIN_CHANNELS
+            and C * F >= WIDE_WINOGRAD_MIN_PRODUCT)
 
 
 def _conv_forward(x, kernel, bias, strides, pads, relu):

@@ -39,7 +39,7 @@ from minicnn.kernels.numba.winograd.wide_transforms import (gradient_transform_r
 TILE_SIZES = (3, 4)
 """The tile sizes m this path chooses from."""
 
-MIN_BLOCK_TILES = 128
+MIN_BLOCK_TILES = 256
 """Tiles per block at least (see the module docstring)."""
 
 BLOCK_BYTES = 1 << 20
