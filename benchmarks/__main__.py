@@ -1,10 +1,15 @@
 """``python -m benchmarks COMMAND [options]`` from the repository root.
 
-    all          the machine, every step of the MNIST convnet on every backend, and
-                 training epochs beside Keras and PyTorch; writes benchmarks/RESULTS.md
+    all          the machine, every step of the MNIST convnet on every backend, its
+                 training epochs beside Keras and PyTorch, the chapter's workloads past
+                 MNIST and the scaling sweep; writes benchmarks/RESULTS.md
                  (and RESULTS.json beside it)
     kernels      only the per-step section (:mod:`benchmarks.kernels`)
     end-to-end   only the epochs and predictions (:mod:`benchmarks.end_to_end`)
+    chapter      the 150x150 cats-vs-dogs convnet's epoch, VGG16 feature extraction and
+                 fine-tuning, beside Keras and PyTorch (:mod:`benchmarks.chapter`)
+    scaling      one 3x3 convolution over image size, channels and batch, with a plot
+                 (:mod:`benchmarks.scaling`, docs/images/scaling.png)
     machine      cores, CPU, BLAS and the SGEMM rate, printed as JSON
     report       re-render RESULTS.md from RESULTS.json, measuring nothing
 
@@ -17,7 +22,7 @@ import sys
 
 from benchmarks import machine, report, run_all
 
-COMMANDS = ("all", "kernels", "end-to-end", "machine", "report")
+COMMANDS = ("all", "kernels", "end-to-end", "chapter", "scaling", "machine", "report")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 
 from minicnn.files import atomic_write, write_json
 
+from benchmarks.chapter_report import chapter_section, scaling_section
 from benchmarks.end_to_end import (FULL_EPOCH_IMAGES, TARGET_ACCURACY_GAP_POINTS,
                                    TARGET_EPOCH_RATIO, TARGET_PREDICT_TIME_RATIO)
 
@@ -289,11 +290,16 @@ def render_markdown(results: dict[str, Any]) -> str:
              "A command recorded as `minicnn bench ...` ran before the harness moved out "
              "of the engine into `benchmarks/`; `python -m benchmarks ...` takes the same "
              "options.", ""]
+    if results.get("chapter"):
+        lines += chapter_section(results["chapter"], results.get("end_to_end"),
+                                 _machine_lines) + [""]
     if results.get("end_to_end"):
         lines += _end_to_end_section(results["end_to_end"]) + [""]
+    if results.get("scaling"):
+        lines += scaling_section(results["scaling"], _machine_lines) + [""]
     if results.get("kernels"):
         lines += _kernel_section(results["kernels"]) + [""]
-    if not results.get("end_to_end") and not results.get("kernels"):
+    if not any(results.get(key) for key in ("end_to_end", "kernels", "chapter", "scaling")):
         lines += ["(no measurements yet)", ""]
     return "\n".join(lines)
 

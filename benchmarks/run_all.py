@@ -4,6 +4,8 @@ write the report.
     python -m benchmarks all [--quick] [options]         # what RESULTS.md holds
     python -m benchmarks kernels [options]               # replaces only that section
     python -m benchmarks end-to-end [options]            # likewise
+    python -m benchmarks chapter [options]               # the 150x150 convnet and VGG16
+    python -m benchmarks scaling [options]               # one 3x3 convolution, swept
     python -m benchmarks.run_all [options]               # = python -m benchmarks all
 
 ``--help`` lists the options.  Every section records the exact command that reproduces
@@ -18,6 +20,8 @@ import shlex
 import sys
 from typing import Any, Callable
 
+from benchmarks.chapter import CHAPTER_FRAMEWORKS, DEFAULT_IMAGES, run_chapter
+from benchmarks.chapter_sessions import WORKLOADS
 from benchmarks.end_to_end import BATCH_SIZE, FULL_EPOCH_IMAGES, gemm_floor, run_end_to_end
 from benchmarks.kernels import run_kernel_benchmarks
 from benchmarks.machine import describe_machine
@@ -26,7 +30,8 @@ from benchmarks.workers import FRAMEWORKS
 
 __all__ = ["MEASUREMENTS", "add_arguments", "run_command", "main"]
 
-MEASUREMENTS = ("all", "kernels", "end-to-end")
+MEASUREMENTS = ("all", "kernels", "end-to-end", "chapter", "scaling")
+_QUICK_CHAPTER_IMAGES = {"cats-dogs-epoch": 40, "vgg16-extract": 20, "vgg16-finetune": 20}
 _QUICK = {"repeats": 3, "warmup": 1, "images": 1024, "test_images": 1000, "rounds": 1,
           "sgemm_size": 1024}
 _FULL = {"repeats": 20, "warmup": 2, "images": FULL_EPOCH_IMAGES, "test_images": 10_000,
@@ -59,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser, what: bool = True) -> None:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--sgemm-size", type=int, help="SGEMM matrix size (default 2048)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS),
+                        help="chapter: the workloads (default all)")
+    parser.add_argument("--chapter-images", nargs="+", metavar="WORKLOAD=N",
+                        help="chapter: images per timed run (default "
+                             + ", ".join(f"{k}={v}" for k, v in DEFAULT_IMAGES.items()) + ")")
+    parser.add_argument("--chapter-batch-size", type=int, default=20,
+                        help="chapter: batch size (default 20, the chapter's)")
 
 
 def _resolved(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -77,13 +89,39 @@ def _resolved(arguments: argparse.Namespace) -> dict[str, Any]:
 
         backends = [b for b in available_backends() if not (arguments.quick and b == "reference")]
     settings["backends"] = backends
-    settings["frameworks"] = arguments.frameworks or list(FRAMEWORKS)
+    settings["frameworks"] = [f for f in arguments.frameworks or FRAMEWORKS
+                              if f in FRAMEWORKS]
+    settings["chapter_frameworks"] = [f for f in arguments.frameworks or CHAPTER_FRAMEWORKS
+                                      if f in CHAPTER_FRAMEWORKS]
+    settings["workloads"] = arguments.workloads or list(WORKLOADS)
+    images = dict(_QUICK_CHAPTER_IMAGES if arguments.quick else DEFAULT_IMAGES)
+    for item in arguments.chapter_images or []:
+        workload, _, count = item.partition("=")
+        if workload not in WORKLOADS or not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--chapter-images takes WORKLOAD=N with WORKLOAD one of "
+                             f"{', '.join(WORKLOADS)}, received {item!r}")
+        images[workload] = int(count)
+    settings["chapter_images"] = {w: images[w] for w in settings["workloads"]}
     return settings
 
 
 def _command_line(arguments: argparse.Namespace, settings: dict[str, Any], what: str) -> str:
     """The exact command that reproduces this section, every setting spelled out."""
     parts = ["python", "-m", "benchmarks", what]
+    if what == "chapter":
+        parts += ["--frameworks", *settings["chapter_frameworks"], "--workloads",
+                  *settings["workloads"], "--chapter-images",
+                  *[f"{k}={v}" for k, v in settings["chapter_images"].items()],
+                  "--rounds", str(settings["rounds"]), "--chapter-batch-size",
+                  str(arguments.chapter_batch_size), "--sgemm-size",
+                  str(settings["sgemm_size"]), "--seed", str(arguments.seed),
+                  "--out", arguments.out]
+        return shlex.join(parts)
+    if what == "scaling":
+        parts += ["--frameworks", *settings["chapter_frameworks"], "--repeats",
+                  str(settings["repeats"])] + (["--quick"] if arguments.quick else [])
+        return shlex.join(parts + ["--sgemm-size", str(settings["sgemm_size"]), "--out",
+                                   arguments.out])
     if what == "kernels":
         parts += ["--backends", *settings["backends"], "--repeats", str(settings["repeats"]),
                   "--warmup", str(settings["warmup"])]
@@ -121,7 +159,27 @@ def run_command(arguments: argparse.Namespace, log: Callable[[str], None] = prin
                           gemm_floor=gemm_floor(arguments.batch_size,
                                                 machine["sgemm"]["gflops"]))
         sections["end_to_end"] = end_to_end
+    if arguments.what in ("chapter", "all"):
+        chapter = run_chapter(settings["workloads"], settings["chapter_frameworks"],
+                              images=settings["chapter_images"], rounds=settings["rounds"],
+                              batch_size=arguments.chapter_batch_size, seed=arguments.seed,
+                              machine=machine, log=log)
+        chapter.update(date=date, command=_command_line(arguments, settings, "chapter"))
+        sections["chapter"] = chapter
+    if arguments.what in ("scaling", "all"):
+        from benchmarks.scaling import plot_scaling, run_scaling
+
+        scaling = run_scaling(machine, settings["chapter_frameworks"],
+                              repeats=min(settings["repeats"], 5), quick=arguments.quick, log=log)
+        scaling.update(date=date, command=_command_line(arguments, settings, "scaling"))
+        sections["scaling"] = scaling
+        log(f"scaling: wrote {plot_scaling(scaling)}")
     path = write_results(arguments.out, sections)
+    if "chapter" in sections:
+        from benchmarks.chapter_report import chapter_headline
+
+        header, rows = chapter_headline(sections["chapter"])
+        log("\n".join([""] + markdown_table(header, rows)))
     if "end_to_end" in sections:
         header, rows = headline_rows(sections["end_to_end"])
         log("\n".join([""] + markdown_table(header, rows)))

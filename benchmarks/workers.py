@@ -6,7 +6,8 @@ in one framework is reported without losing the others' results.
 
 The parent starts ``python -c "...worker_main(SPEC)"`` with ``SPEC`` the session's
 settings as JSON (``framework``, ``backend``, ``images``, ``test_images``,
-``batch_size``, ``seed``, ``threads``), then writes one request per line on its
+``batch_size``, ``seed``, ``threads``, and ``workload`` for the chapter's workloads of
+:mod:`benchmarks.chapter`), then writes one request per line on its
 stdin, ``{"command": NAME}``, and reads one JSON answer per line on its stdout.  An
 answer with an ``"error"`` key (and ``"traceback"``) reports an exception in the
 worker; ``finish`` ends the loop.  Everything the frameworks themselves print goes to
@@ -25,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from benchmarks.chapter_sessions import CHAPTER_SESSIONS
 from benchmarks.sessions import KerasSession, MinicnnSession
 from benchmarks.torch_session import TorchSession
 
@@ -60,7 +62,10 @@ def worker_main(spec_text: str) -> None:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     spec = json.loads(spec_text)
-    session = SESSIONS[spec["framework"]](spec)
+    # A spec naming a workload of the chapter past MNIST (benchmarks.chapter) gets that
+    # workload's session; otherwise the MNIST convnet's.
+    sessions = CHAPTER_SESSIONS if spec.get("workload") else SESSIONS
+    session = sessions[spec["framework"]](spec)
     for line in sys.stdin:
         command = json.loads(line)["command"]
         try:

@@ -1,0 +1,158 @@
+"""The report's sections for the chapter's workloads past MNIST and for the scaling sweep.
+
+Rendered into ``benchmarks/RESULTS.md`` by :func:`benchmarks.report.render_markdown`
+from the ``"chapter"`` (:mod:`benchmarks.chapter`) and ``"scaling"``
+(:mod:`benchmarks.scaling`) sections of ``RESULTS.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MNIST_TARGETS", "chapter_headline", "chapter_section", "scaling_section"]
+
+MNIST_TARGETS = {"epoch": 0.55, "predict": 0.4}
+"""The speed issue's MNIST targets (minicnn's time over Keras's), judged on the end-to-end
+section."""
+
+_NAMES = {"minicnn-numba": "minicnn (numba)", "keras": "Keras", "torch": "PyTorch"}
+_TITLES = {"cats-dogs-epoch": "150×150 cats-vs-dogs convnet, training epoch (RMSprop 1e-4)",
+           "vgg16-extract": "VGG16 base, feature extraction (predict)",
+           "vgg16-finetune": "VGG16 fine-tuning, blocks 1–4 frozen (RMSprop 1e-5)"}
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    rule = ["---"] + ["---:"] * (len(header) - 1)
+    return (["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+            + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _by_name(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in entry["results"]}
+
+
+def _cell(result: dict[str, Any] | None) -> str:
+    if not result or not result.get("time"):
+        return result["status"] if result else "—"
+    return f"{result['time']['median']:.2f} s ({result['images_per_second']:.1f} img/s)"
+
+
+def chapter_headline(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per workload: each framework's median time, minicnn ÷ Keras, the floor."""
+    frameworks = section["settings"]["frameworks"]
+    header = (["workload (batch 20)"] + [_NAMES.get(f, f) for f in frameworks]
+              + ["minicnn ÷ Keras (time)", "target", "GEMM floor", "minicnn ÷ Keras (peak RSS)"])
+    rows = []
+    for entry in section["workloads"]:
+        results = _by_name(entry)
+        verdict = entry.get("verdict")
+        ratio = f"**{verdict['time_ratio']:.2f}**" if verdict else "—"
+        target = (f"≤ {verdict['target']} ({'met' if verdict['met'] else 'NOT met'})"
+                  if verdict else "—")
+        memory = f"{verdict['peak_rss_ratio']:.2f}" if verdict else "—"
+        rows.append([f"{_TITLES[entry['workload']]}, {entry['images']:,} images"]
+                    + [_cell(results.get(f)) for f in frameworks]
+                    + [ratio, target, f"{entry['gemm_floor_seconds']:.2f} s", memory])
+    return header, rows
+
+
+def chapter_section(section: dict[str, Any], end_to_end: dict[str, Any] | None,
+                    machine_lines) -> list[str]:
+    settings = section["settings"]
+    sgemm = section["machine"]["sgemm"]["gflops"]
+    lines = ["## The chapter past MNIST: the 150×150 convnet and VGG16, batch "
+             f"{settings['batch_size']}", "",
+             f"Measured {section.get('date', '?')} with `{section.get('command', '?')}`.", ""]
+    lines += machine_lines(section["machine"])
+    header, rows = chapter_headline(section)
+    lines += ["", "### Headline", ""] + _table(header, rows)
+    lines += ["", "Each cell is the median time of one timed run (an epoch, or the prediction "
+              "of all the images) over "
+              f"{settings['rounds']} rounds alternated between frameworks after one warm-up "
+              "run each, every framework in its own worker process, on the same random "
+              "150×150×3 images (the time does not depend on the pixels) with its own random "
+              "weights. The GEMM floor is the workload's FLOPs (`minicnn/flops.py`: forward, "
+              "and for training the backward pass down to the first trainable layer) at this "
+              f"run's SGEMM rate ({sgemm:.0f} GFLOP/s); Winograd convolutions do fewer "
+              "multiplications than that count and can go below it. Peak RSS is each worker "
+              "process's `VmHWM` (framework, data and model included)."]
+    lines += ["", "### Details", ""]
+    detail = []
+    for entry in section["workloads"]:
+        for result in entry["results"]:
+            if not result.get("time"):
+                detail.append([entry["workload"], _NAMES.get(result["name"], result["name"]),
+                               result["status"], "", "", "", "", "", ""])
+                continue
+            time = result["time"]
+            detail.append([
+                entry["workload"], _NAMES.get(result["name"], result["name"]),
+                f"{time['median']:.3f} [{time['min']:.3f}–{time['max']:.3f}]",
+                f"{result['images_per_second']:.1f}", f"{result['gflops']:.0f}",
+                f"{100 * result['gflops'] / sgemm:.0f} %", f"{result['first_seconds']:.2f}",
+                f"{result.get('peak_rss_mib', 0):.0f}", result.get("threads", "")])
+    lines += _table(["workload", "framework", "s, median [min–max]", "images/s",
+                     "GFLOP/s (FLOP count ÷ time)", "of SGEMM", "warm-up s", "peak RSS MiB",
+                     "threads"], detail)
+    lines += ["", "### The issue's targets", ""]
+    for entry in section["workloads"]:
+        verdict = entry.get("verdict")
+        if verdict:
+            lines.append(f"- {_TITLES[entry['workload']]}: minicnn ÷ Keras "
+                         f"{verdict['time_ratio']:.2f} (target ≤ {verdict['target']}): "
+                         f"{'met' if verdict['met'] else 'NOT met'}")
+    extract = next((e for e in section["workloads"] if e["workload"] == "vgg16-extract"), None)
+    if extract and extract.get("verdict"):
+        ratio = extract["verdict"]["peak_rss_ratio"]
+        lines.append(f"- VGG16 feature extraction peak memory, minicnn ÷ Keras: {ratio:.2f} "
+                     f"(target ≤ 1): {'met' if ratio <= 1 else 'NOT met'}")
+    verdict = (end_to_end or {}).get("verdict", {})
+    if "epoch_time_ratio_vs_keras" in verdict:
+        epoch, predict = verdict["epoch_time_ratio_vs_keras"], verdict["predict_time_ratio_vs_keras"]
+        lines.append(f"- MNIST convnet (the end-to-end section below): training epoch "
+                     f"{epoch:.2f} (target ≤ {MNIST_TARGETS['epoch']}): "
+                     f"{'met' if epoch <= MNIST_TARGETS['epoch'] else 'NOT met'}; prediction "
+                     f"{predict:.2f} (target ≤ {MNIST_TARGETS['predict']}): "
+                     f"{'met' if predict <= MNIST_TARGETS['predict'] else 'NOT met'}")
+    for note in section.get("notes", []):
+        lines += ["", f"Note: {note.splitlines()[0]}"]
+    return lines
+
+
+def scaling_section(section: dict[str, Any], machine_lines) -> list[str]:
+    settings = section["settings"]
+    sgemm = section["machine"]["sgemm"]["gflops"]
+    lines = ["## How cost grows: one 3×3 convolution, forward and backward", "",
+             f"Measured {section.get('date', '?')} with `{section.get('command', '?')}`.", ""]
+    lines += machine_lines(section["machine"])
+    lines += ["", f"![time per image against multiply-adds]({section['plot_link']})", "",
+              "One 'same' 3×3 convolution with bias and ReLU, forward and backward (input "
+              "gradient included), on random data; the median of "
+              f"{settings['repeats']} calls after a warm-up, per image. Three sweeps "
+              f"(image size, channels C = F, batch size), each from its base point "
+              f"({settings['base']}). The GEMM "
+              "floor is 3 GEMMs of the layer's multiply-adds (forward, kernel gradient, "
+              f"input gradient) at this run's SGEMM rate ({sgemm:.0f} GFLOP/s). A ratio "
+              "below 1 is minicnn faster.", ""]
+    frameworks = settings["frameworks"]
+    header = (["sweep", "N×H×W×C→F", "multiply-adds / image (M)"]
+              + [f"{_NAMES.get(f, f)} ms/image" for f in frameworks]
+              + ["GEMM floor ms/image", "minicnn ÷ Keras", "minicnn ÷ PyTorch"])
+    rows = []
+    for point in section["points"]:
+        times = point["ms_per_image"]
+        ours = times.get("minicnn-numba")
+
+        def ratio(other: str) -> str:
+            value = times.get(other)
+            return f"{ours / value:.2f}" if ours and value else "—"
+
+        N, H, W, C, F = point["shape"]
+        rows.append([point["sweep"], f"{N}×{H}×{W}×{C}→{F}",
+                     f"{point['macs_per_image'] / 1e6:,.0f}"]
+                    + [f"{times[f]:.2f}" if times.get(f) else "—" for f in frameworks]
+                    + [f"{point['floor_ms_per_image']:.2f}", ratio("keras"), ratio("torch")])
+    lines += _table(header, rows)
+    for note in section.get("notes", []):
+        lines += ["", f"Note: {note.splitlines()[0]}"]
+    return lines
