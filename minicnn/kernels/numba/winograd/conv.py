@@ -18,7 +18,7 @@ from minicnn.kernels.geometry import Pads
 from minicnn.kernels.numba.threads import sum_partials, use_threads
 from minicnn.kernels.numba.winograd.blocked import (block_rows, blocked_forward,
                                                     blocked_kernel_gradient, pad_gradient,
-                                                    pad_pooled_gradient)
+                                                    pad_input, pad_pooled_gradient)
 from minicnn.kernels.numba.winograd.transforms import (TILE, kernel_gradient_transform,
                                                        kernel_transform, tiles_along)
 
@@ -71,9 +71,10 @@ def _padded_input(x: np.ndarray, pads: Pads) -> tuple[np.ndarray, int, int]:
     OH = H + top + bottom - 2
     OW = W + left + right - 2
     # tiles*2 + 2 >= OH + 2 = H + top + bottom: the padded input holds all of x.
-    xp = np.zeros((N, tiles_along(OH) * TILE + 2, tiles_along(OW) * TILE + 2, C),
+    xp = np.empty((N, tiles_along(OH) * TILE + 2, tiles_along(OW) * TILE + 2, C),
                   dtype=x.dtype)
-    xp[:, top:top + H, left:left + W] = x
+    use_threads(xp.size)
+    pad_input(x, top, left, xp)
     return xp, OH, OW
 
 

@@ -29,7 +29,7 @@ from numba import prange
 
 from minicnn.kernels.geometry import Pads
 from minicnn.kernels.numba.threads import parallel_loop, sum_partials, use_threads, worker_share
-from minicnn.kernels.numba.winograd.blocked import pad_gradient
+from minicnn.kernels.numba.winograd.blocked import pad_gradient, pad_input
 from minicnn.kernels.numba.winograd.wide_transforms import (gradient_transform_row,
                                                             input_transform_row,
                                                             kernel_gradient_transform,
@@ -167,8 +167,9 @@ def forward(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray, has_bias
     (top, bottom), (left, right) = pads
     OH, OW = H + top + bottom - 2, W + left + right - 2
     m = m or tile_size(OH, OW)
-    xp = np.zeros((N, tiles(OH, m) * m + 2, tiles(OW, m) * m + 2, C), dtype=x.dtype)
-    xp[:, top:top + H, left:left + W] = x
+    xp = np.empty((N, tiles(OH, m) * m + 2, tiles(OW, m) * m + 2, C), dtype=x.dtype)
+    use_threads(xp.size)
+    pad_input(x, top, left, xp)
     y = np.empty((N, OH, OW, kernel.shape[3]), dtype=x.dtype)
     _convolve(xp, kernel, bias_vector, relu, m, y)
     return y, WideWinogradConvCache(xp, kernel, x.shape, pads, has_bias, relu, y, m)
