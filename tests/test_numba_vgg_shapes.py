@@ -4,8 +4,8 @@ VGG16's base (*Deep Learning with Python*, section 5.3) runs 3x3 'same' convolut
 with 3, 64, 128, 256 and 512 channels; at those channel counts the numba backend takes
 paths the MNIST convnet never does: im2col for the 3-channel first layer, blocked
 F(2x2, 3x3) Winograd with large blocks, and the larger tiles F(3x3, 3x3) and F(4x4, 3x3)
-(:mod:`minicnn.kernels.numba.winograd.wide`) from 256 channels on, run apart from the
-pooling after them.  Small batches and maps keep the tests quick; no timings here.
+(:mod:`minicnn.kernels.numba.winograd.wide`) for 64 x 128 channels and more (from
+128 x 256 on run apart from the pooling after them).  Small batches and maps keep the tests quick; no timings here.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from minicnn.kernels.numba.winograd.wide import WideWinogradConvCache  # noqa: E
 VGG_LAYERS = [
     (2, 10, 10, 3, 64, Im2colConvCache),          # block1_conv1
     (2, 12, 11, 64, 64, WinogradConvCache),       # block1_conv2
-    (2, 9, 9, 64, 128, WinogradConvCache),        # block2_conv1
-    (2, 9, 9, 128, 128, WinogradConvCache),       # block2_conv2
+    (2, 9, 9, 64, 128, WideWinogradConvCache),    # block2_conv1
+    (2, 9, 9, 128, 128, WideWinogradConvCache),   # block2_conv2
     (2, 7, 8, 128, 256, WideWinogradConvCache),   # block3_conv1 (F(4x4))
     (2, 7, 7, 256, 256, WideWinogradConvCache),   # block3_conv2 (F(3x3): 7 = 3 + 3 + 1)
     (1, 8, 8, 256, 512, WideWinogradConvCache),   # block4_conv1
@@ -116,15 +116,44 @@ def test_wide_winograd_matrices_satisfy_the_identity():
         assert_close(AT @ ((G @ g) * (BT @ d)), wanted, rtol=1e-12, atol=1e-12, what=f"F({m})")
 
 
+def test_written_out_f4_transforms_equal_the_generic_loops():
+    """``wide4``'s term-by-term transforms compute what the matrix loops compute."""
+    from minicnn.kernels.numba.winograd import wide4, wide_transforms as generic
+
+    rng = np.random.default_rng(6)
+    AT, _, BT = wide.matrices(4)
+    N, tiles_h, tiles_w, C = 2, 2, 3, 5
+    xp = rng.standard_normal((N, tiles_h * 4 + 2, tiles_w * 4 + 2, C))
+    count = N * tiles_h * tiles_w
+    V1, V2 = np.zeros((36, count, C)), np.zeros((36, count, C))
+    E = np.empty((36, C))
+    M = rng.standard_normal((36, count, C))
+    y1, y2 = np.zeros((N, 7, 11, C)), np.zeros((N, 7, 11, C))
+    dM1, dM2 = np.zeros((36, count, C)), np.zeros((36, count, C))
+    bias = rng.standard_normal(C)
+    for task in range(N * tiles_h):
+        generic.input_transform_row(xp, BT, 4, tiles_h, tiles_w, task, 0, V1, E)
+        wide4.input_transform_row(xp, tiles_h, tiles_w, task, 0, V2, E)
+        generic.output_transform_row(M, AT, tiles_h, tiles_w, bias, True, task, 0, y1, E)
+        wide4.output_transform_row(M, tiles_h, tiles_w, bias, True, task, 0, y2, E)
+        generic.gradient_transform_row(xp, AT, 1, 2, tiles_h, tiles_w, task, 0, dM1, E)
+        wide4.gradient_transform_row(xp, 1, 2, tiles_h, tiles_w, task, 0, dM2, E)
+    for name, actual, wanted in (("V", V2, V1), ("y", y2, y1), ("dM", dM2, dM1)):
+        assert_close(actual, wanted, **FLOAT64_EXACT, what=name)
+
+
 def test_tile_size_and_fusion_choices():
     """The tile with the fewest multiplications; wide layers are not fused with pooling."""
     assert wide.tile_size(150, 150) == 4 and wide.tile_size(37, 37) == 4
     assert wide.tile_size(18, 18) == 3 and wide.tile_size(9, 9) == 3
     pool = dict(pool_size=(2, 2), pool_strides=(2, 2), pool_pads=((0, 0), (0, 0)))
     same = ((1, 1), (1, 1))
-    assert fusion.conv2d_relu_max_pool2d_supported((2, 18, 18, 128), (3, 3, 128, 128), (1, 1),
-                                                   same, **pool)
-    assert conv.use_wide_winograd(512, 512) and conv.use_wide_winograd(128, 256)
-    assert not conv.use_wide_winograd(128, 128) and not conv.use_wide_winograd(64, 512)
-    assert not fusion.conv2d_relu_max_pool2d_supported((2, 18, 18, 512), (3, 3, 512, 512),
-                                                       (1, 1), same, **pool)
+
+    def fused(C, F):
+        return fusion.conv2d_relu_max_pool2d_supported((2, 18, 18, C), (3, 3, C, F), (1, 1),
+                                                       same, **pool)
+
+    assert not conv.use_wide_winograd(64, 64) and not conv.use_wide_winograd(32, 512)
+    assert conv.use_wide_winograd(64, 128) and conv.use_wide_winograd(512, 512)
+    # Followed by a pooling, mid-sized layers stay fused (F(2x2) tiles are its windows).
+    assert fused(64, 128) and fused(128, 128) and not fused(128, 256) and not fused(512, 512)

@@ -11,7 +11,7 @@ Three paths, chosen by shape (each in its own module, with its own cache type):
   :data:`WINOGRAD_MIN_OUTPUTS` outputs per image (MNIST's second layer, all of VGG16
   but the first): 2.25x fewer multiplications, done block by block in cache, with a
   float32 error no larger than the GEMM path's.  ``MINICNN_WINOGRAD=0`` turns it off.
-  Layers with many channels (:func:`use_wide_winograd`: VGG16's blocks 3 to 5) take
+  Layers with many channels (:func:`use_wide_winograd`: VGG16's blocks 2 to 5) take
   larger tiles, F(3x3, 3x3) or F(4x4, 3x3)
   (:mod:`~minicnn.kernels.numba.winograd.wide`): 2.8x or 4x fewer multiplications,
   at the price of transforms that only many channels pay for.
@@ -56,13 +56,18 @@ USE_WIDE_WINOGRAD = True
 """Winograd layers with many channels take the larger tiles (tests turn it off, or send
 small layers through them by lowering :data:`WIDE_WINOGRAD_MIN_CHANNELS`)."""
 
-WIDE_WINOGRAD_MIN_CHANNELS = 128
+WIDE_WINOGRAD_MIN_CHANNELS = 64
 """Layers with at least this many input and output channels..."""
 
-WIDE_WINOGRAD_MIN_PRODUCT = 128 * 256
+WIDE_WINOGRAD_MIN_PRODUCT = 64 * 128
 """...and at least this many input-output channel pairs ``C * F`` take F(3x3) or F(4x4)
-(VGG16's blocks 3 to 5): below that, their transforms (written as loops over the
-matrices) cost more than the GEMMs save, and F(2x2)'s written-out transforms win."""
+(VGG16's blocks 2 to 5): below that, the larger tiles' transforms cost more than their
+GEMMs save, and F(2x2)'s written-out transforms win."""
+
+WIDE_WINOGRAD_POOLED_MIN_PRODUCT = 128 * 256
+"""A layer followed by a 2x2 max pooling runs fused with it by F(2x2), whose tiles are the
+pooling windows, unless it has at least this many channel pairs (VGG16's blocks 3 to 5):
+the fusion saves more than the larger tiles below that."""
 
 ConvCache = DirectConvCache | WinogradConvCache | WideWinogradConvCache | Im2colConvCache
 """The cache of :func:`conv2d_forward`, whichever path it took."""
@@ -86,10 +91,11 @@ def use_winograd(KH: int, KW: int, strides: tuple[int, int], pads: Pads, C: int,
             and max(*pads[0], *pads[1]) <= 2 and blas.enable())
 
 
-def use_wide_winograd(C: int, F: int) -> bool:
-    """Whether a layer that takes Winograd takes the larger tiles (many channels)."""
-    return (USE_WIDE_WINOGRAD and min(C, F) >= WIDE_WINOGRAD_MIN_CHANNELS
-            and C * F >= WIDE_WINOGRAD_MIN_PRODUCT)
+def use_wide_winograd(C: int, F: int, pooled: bool = False) -> bool:
+    """Whether a layer that takes Winograd takes the larger tiles (many channels);
+    ``pooled``: the layer could instead run fused with the 2x2 max pooling after it."""
+    product = WIDE_WINOGRAD_POOLED_MIN_PRODUCT if pooled else WIDE_WINOGRAD_MIN_PRODUCT
+    return USE_WIDE_WINOGRAD and min(C, F) >= WIDE_WINOGRAD_MIN_CHANNELS and C * F >= product
 
 
 def _conv_forward(x, kernel, bias, strides, pads, relu):

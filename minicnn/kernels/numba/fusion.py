@@ -229,7 +229,7 @@ def conv2d_relu_max_pool2d_supported(x_shape: tuple, kernel_shape: tuple,
             and tuple(map(tuple, pool_pads)) == ((0, 0), (0, 0)) and min(OH, OW) >= 2
             and (conv.use_direct_conv(KH, KW, C)
                  or (conv.use_winograd(KH, KW, strides, pads, C, F, OH, OW)
-                     and not conv.use_wide_winograd(C, F))))
+                     and not conv.use_wide_winograd(C, F, pooled=True))))
 
 
 def conv2d_relu_max_pool2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,

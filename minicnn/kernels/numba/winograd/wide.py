@@ -3,7 +3,8 @@
 The same algorithm as F(2x2, 3x3) (:mod:`~minicnn.kernels.numba.winograd`, read that
 first), with ``n = m + 2`` cells a tile side: ``n*n`` GEMMs of ``(tiles, C) @ (C, F)``
 per block of tiles instead of 16, each tile giving ``m x m`` outputs.  The matrices and
-tile transforms are in :mod:`~minicnn.kernels.numba.winograd.wide_transforms`.
+tile transforms are in :mod:`~minicnn.kernels.numba.winograd.wide_transforms` (F(4x4)'s
+written out term by term in :mod:`~minicnn.kernels.numba.winograd.wide4`).
 
 :func:`tile_size` picks m for a layer: the one with the fewest multiplications over the
 whole output, counting the tiles that hang over its edge (VGG16's 150, 75 and 37 pixel
@@ -29,6 +30,7 @@ from numba import prange
 
 from minicnn.kernels.geometry import Pads
 from minicnn.kernels.numba.threads import parallel_loop, sum_partials, use_threads, worker_share
+from minicnn.kernels.numba.winograd import wide4
 from minicnn.kernels.numba.winograd.blocked import pad_gradient, pad_input
 from minicnn.kernels.numba.winograd.wide_transforms import (gradient_transform_row,
                                                             input_transform_row,
@@ -38,6 +40,10 @@ from minicnn.kernels.numba.winograd.wide_transforms import (gradient_transform_r
 
 TILE_SIZES = (3, 4)
 """The tile sizes m this path chooses from."""
+
+WRITTEN_OUT_4 = True
+"""F(4x4) uses its written-out transforms (:mod:`~minicnn.kernels.numba.winograd.wide4`);
+False sends it through the generic loops (a compile-time constant of the loops)."""
 
 MIN_BLOCK_TILES = 256
 """Tiles per block at least (see the module docstring)."""
@@ -73,6 +79,7 @@ def blocked_forward(xp, BT, AT, U, bias, relu, tiles_h, tiles_w, rows_per_block,
     """
     cells, C, F = U.shape
     block = rows_per_block * tiles_w
+    written_out = AT.shape[0] == 4 and WRITTEN_OUT_4
     for worker in prange(threads):
         V = np.empty((cells, block, C), dtype=xp.dtype)
         M = np.empty((cells, block, F), dtype=xp.dtype)
@@ -82,11 +89,19 @@ def blocked_forward(xp, BT, AT, U, bias, relu, tiles_h, tiles_w, rows_per_block,
             last_row = min(first_row + rows_per_block, stop)
             first, count = first_row * tiles_w, (last_row - first_row) * tiles_w
             for task in range(first_row, last_row):
-                input_transform_row(xp, BT, AT.shape[0], tiles_h, tiles_w, task, first, V, E)
+                if written_out:
+                    wide4.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
+                else:
+                    input_transform_row(xp, BT, AT.shape[0], tiles_h, tiles_w, task, first, V,
+                                        E)
             for xi in range(cells):
                 np.dot(V[xi, :count], U[xi], M[xi, :count])
             for task in range(first_row, last_row):
-                output_transform_row(M, AT, tiles_h, tiles_w, bias, relu, task, first, y, E)
+                if written_out:
+                    wide4.output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y,
+                                               E)
+                else:
+                    output_transform_row(M, AT, tiles_h, tiles_w, bias, relu, task, first, y, E)
 
 
 @parallel_loop
@@ -98,6 +113,7 @@ def blocked_kernel_gradient(xp, gp, BT, AT, top, left, tiles_h, tiles_w, rows_pe
     """
     _, cells, C, F = dU_parts.shape
     block = rows_per_block * tiles_w
+    written_out = AT.shape[0] == 4 and WRITTEN_OUT_4
     for worker in prange(threads):
         V = np.empty((cells, block, C), dtype=xp.dtype)
         dM = np.empty((cells, block, F), dtype=xp.dtype)
@@ -110,8 +126,15 @@ def blocked_kernel_gradient(xp, gp, BT, AT, top, left, tiles_h, tiles_w, rows_pe
             last_row = min(first_row + rows_per_block, stop)
             first, count = first_row * tiles_w, (last_row - first_row) * tiles_w
             for task in range(first_row, last_row):
-                input_transform_row(xp, BT, AT.shape[0], tiles_h, tiles_w, task, first, V, E)
-                gradient_transform_row(gp, AT, top, left, tiles_h, tiles_w, task, first, dM, E)
+                if written_out:
+                    wide4.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
+                    wide4.gradient_transform_row(gp, top, left, tiles_h, tiles_w, task, first,
+                                                 dM, E)
+                else:
+                    input_transform_row(xp, BT, AT.shape[0], tiles_h, tiles_w, task, first, V,
+                                        E)
+                    gradient_transform_row(gp, AT, top, left, tiles_h, tiles_w, task, first,
+                                           dM, E)
             for xi in range(cells):
                 np.dot(V[xi, :count].T, dM[xi, :count], product)
                 dU[xi] += product
