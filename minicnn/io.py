@@ -42,7 +42,7 @@ class ModelFileError(ValueError):
 # stream; EOFError / OSError for a short or bad offset; ValueError, SyntaxError or
 # tokenize.TokenError for an unparsable .npy header; MemoryError or OverflowError for a
 # header that declares an array larger than memory.
-_DAMAGED_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError,
+DAMAGED_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError,
                            zlib.error, EOFError, OSError, ValueError, KeyError, SyntaxError,
                            tokenize.TokenError, MemoryError, OverflowError)
 # What rebuilding a model from well-formed arrays with the wrong contents raises.
@@ -122,7 +122,7 @@ def read_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise ModelFileError(
             f"{str(path)!r} declares arrays larger than this machine's memory (the file "
             f"is corrupted, or too big to load here): {error}") from error
-    except _DAMAGED_ARCHIVE_ERRORS as error:
+    except DAMAGED_ARCHIVE_ERRORS as error:
         raise ModelFileError(
             f"{str(path)!r} is not a readable minicnn model file (a .npz written by "
             f"model.save); it may be truncated or corrupted: {type(error).__name__}: "

@@ -122,7 +122,7 @@ def test_unknown_activation_names_the_known_ones(make):
 
 
 def test_something_that_is_not_a_layer_in_a_model():
-    with pytest.raises(TypeError, match="Sequential.add expects a minicnn layer, received "
+    with pytest.raises(TypeError, match="Sequential.add expects a minicnn layer or model, received "
                                         "str: 'conv'"):
         minicnn.Sequential(["conv"])
 

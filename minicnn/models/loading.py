@@ -15,7 +15,8 @@ import numpy as np
 
 from minicnn import layers as layers_module
 from minicnn import losses, optimizers
-from minicnn.io import BAD_CONTENT_ERRORS, ModelFileError, parse_json_entry, read_model_file
+from minicnn.io import (BAD_CONTENT_ERRORS, DAMAGED_ARCHIVE_ERRORS, ModelFileError,
+                        parse_json_entry, read_model_file)
 from minicnn.models.functional import Functional
 from minicnn.models.sequential import Sequential
 from minicnn.saving.keras_archive import CONFIG, read_keras
@@ -65,8 +66,8 @@ def _file_kind(path) -> str:
             with zipfile.ZipFile(path) as archive:
                 if CONFIG in archive.namelist():
                     return "keras"
-        except (zipfile.BadZipFile, OSError):
-            pass
+        except DAMAGED_ARCHIVE_ERRORS:
+            pass  # read_model_file says what is wrong with the archive
     return "npz"
 
 
