@@ -352,8 +352,10 @@ def test_flow_and_apply_transform_errors():
 
 def test_plot_of_one_image_and_its_augmented_versions(tmp_path):
     x = random_image(6, 12, 12, 3)
-    path = plot_augmented_images(x, ImageDataGenerator(**SEED_AUGMENTATION), tmp_path / "aug.png",
-                                 count=4, seed=0, title="augmentation")
+    path = tmp_path / "aug.png"
+    figure = plot_augmented_images(x, ImageDataGenerator(**SEED_AUGMENTATION), path,
+                                   count=4, seed=0, title="augmentation")
+    assert len(figure.axes) == 5
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in tmp_path.iterdir() if p.name != "aug.png"]  # no temporary left
 

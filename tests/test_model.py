@@ -140,7 +140,7 @@ def test_save_and_load_round_trip_with_optimizer_state(tmp_path):
 
 @pytest.mark.parametrize("backend", minicnn.available_backends())
 def test_mnist_convnet_converges_on_2000_synthetic_images(backend):
-    """The seed's architecture on MNIST-sized synthetic digits: the loss falls."""
+    """Section 5.1's architecture on MNIST-sized synthetic digits: the loss falls."""
     if backend == "reference":
         pytest.skip("the loop kernels are for reading; too slow for 2,000 images")
     previous = minicnn.get_backend_name()

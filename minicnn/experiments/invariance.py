@@ -197,16 +197,12 @@ def format_tables(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot(result: dict[str, Any], path: Path) -> None:
-    import io
+def plot_invariance(result: dict[str, Any], path: str | os.PathLike[str] | None = None):
+    """Accuracy against shift (left) and against the digit's place on the wide canvas
+    (right); returns the matplotlib Figure and writes a PNG only when given ``path``."""
+    from minicnn.plots import finish_figure, new_figure
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from minicnn.files import atomic_write
-
-    figure = Figure(figsize=(11, 4), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(11, 4)
     left, right = figure.subplots(1, 2)
     for name, per_direction in result["shifts"].items():
         means = np.mean([per_direction[direction] for direction in DIRECTIONS], axis=0)
@@ -220,9 +216,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.legend()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
-    atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
+    return finish_figure(figure, path)
 
 
 def _save(result: dict[str, Any], out: Path) -> None:
@@ -231,7 +225,7 @@ def _save(result: dict[str, Any], out: Path) -> None:
     write_json(out / JSON_FILE, result)
     table = format_tables(result)
     atomic_write(out / MARKDOWN_FILE, lambda handle: handle.write(table.encode()))
-    _plot(result, out / PLOT_FILE)
+    plot_invariance(result, out / PLOT_FILE)
 
 
 def run(epochs: int = 2, out: str | os.PathLike[str] = "runs/invariance",

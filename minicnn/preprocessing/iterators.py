@@ -2,7 +2,7 @@
 
 Both are *sequences* (``len`` = batches per epoch, ``it[i]`` = batch ``i``,
 ``on_epoch_end()`` reshuffles), which is what ``Sequential.fit`` accepts, and also
-endless iterators (``next(it)``), as the seed's ``for batch in datagen.flow(...)`` uses.
+endless iterators (``next(it)``), as the book's ``for batch in datagen.flow(...)`` (section 5.2.5) uses.
 
 Randomness follows Keras 2 draw for draw, but through a private
 ``numpy.random.RandomState`` instead of NumPy's global one (Keras calls

@@ -1,13 +1,16 @@
-"""The seed's augmentation figure: one image and a few randomly augmented versions of it."""
+"""Section 5.2.5's augmentation figure: one image and a few randomly augmented versions of it."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from minicnn.plots import save_figure
+from minicnn.plots import finish_figure, new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _displayable(image: np.ndarray) -> np.ndarray:
@@ -19,28 +22,25 @@ def _displayable(image: np.ndarray) -> np.ndarray:
     return image[:, :, 0] if image.shape[-1] == 1 else image
 
 
-def plot_augmented_images(image: np.ndarray, datagen, path: str | os.PathLike[str],
-                          count: int = 4, seed: int | None = None,
-                          title: str | None = None) -> Path:
-    """Draw ``image`` beside ``count`` augmented versions of it and save the PNG atomically.
+def plot_augmented_images(image: np.ndarray, datagen,
+                          path: str | os.PathLike[str] | None = None, count: int = 4,
+                          seed: int | None = None, title: str | None = None) -> Figure:
+    """Draw ``image`` beside ``count`` augmented versions of it; save the PNG when asked.
 
     The versions come from ``datagen.flow(image[None], batch_size=1, seed=seed)``, as in
-    the seed's loop, so they are what a model trained on that generator sees (rescaling
+    the book's loop, so they are what a model trained on that generator sees (rescaling
     included; pixel values above 1 are shown as 0-255).
 
     Args:
         image: (H, W, C) image, C in {1, 3, 4}, values 0-255 or 0-1.
         datagen: an ``ImageDataGenerator``.
-        path: the PNG file to write.
+        path: the PNG file to write (atomically), or None to only return the figure.
         count: how many augmented versions.
         seed: makes the figure repeatable.
         title: optional title over the row.
     Returns:
-        ``path`` as a Path.
+        the matplotlib ``Figure`` (shown inline when it ends a notebook cell).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
         raise ValueError(f"image must be (H, W, C) with 1, 3 or 4 channels, "
@@ -49,8 +49,7 @@ def plot_augmented_images(image: np.ndarray, datagen, path: str | os.PathLike[st
         raise ValueError(f"count must be a positive integer, received {count!r}")
     batches = datagen.flow(image[None], batch_size=1, seed=seed)
     versions = [next(batches)[0] for _ in range(count)]
-    figure = Figure(figsize=(2.6 * (count + 1), 2.9), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(2.6 * (count + 1), 2.9)
     axes = figure.subplots(1, count + 1)
     gray = image.shape[-1] == 1
     for index, (axis, picture) in enumerate(zip(axes, [image] + versions)):
@@ -59,4 +58,4 @@ def plot_augmented_images(image: np.ndarray, datagen, path: str | os.PathLike[st
         axis.axis("off")
     if title:
         figure.suptitle(title)
-    return save_figure(figure, path)
+    return finish_figure(figure, path)
