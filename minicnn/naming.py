@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import collections
 import re
+from contextlib import contextmanager
+from typing import Iterator
 
 _uids: collections.defaultdict[str, int] = collections.defaultdict(int)
 
@@ -30,3 +32,15 @@ def auto_name(class_name: str) -> str:
 def clear_session() -> None:
     """Restart automatic names from zero, as ``keras.backend.clear_session()``."""
     _uids.clear()
+
+
+@contextmanager
+def names_unchanged() -> Iterator[None]:
+    """Forget, after the block, the automatic names given inside it: the next layer
+    made is named as if the block had not run (a throwaway warm-up model uses it)."""
+    saved = dict(_uids)
+    try:
+        yield
+    finally:
+        _uids.clear()
+        _uids.update(saved)

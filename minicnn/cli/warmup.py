@@ -51,21 +51,20 @@ def warm_up_mnist(model_name: str, batch_size: int, optimizer: str, verbose: int
     if cold and verbose:
         print("minicnn: compiling the numba kernels for this machine (the first run only; "
               "later runs load them from the cache) ...", file=sys.stderr, flush=True)
-    state, names = minicnn_random.get_state(), dict(naming._uids)
+    state = minicnn_random.get_state()
     started = time.perf_counter()
-    model = build_mnist_classifier(model_name)
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
-    x = np.zeros((batch_size,) + tuple(model.input_shape[1:]), dtype="float32")
-    y = np.zeros((batch_size, int(model.output_shape[-1])), dtype="float32")
-    y[:, 0] = 1
-    model.train_on_batch(x, y)
-    model.predict(x, batch_size=batch_size, verbose=0)
+    # The model trained next gets the same automatic names (conv2d, dense, ...) and
+    # draws the same weights as without this step.
+    with naming.names_unchanged():
+        model = build_mnist_classifier(model_name)
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+        x = np.zeros((batch_size,) + tuple(model.input_shape[1:]), dtype="float32")
+        y = np.zeros((batch_size, int(model.output_shape[-1])), dtype="float32")
+        y[:, 0] = 1
+        model.train_on_batch(x, y)
+        model.predict(x, batch_size=batch_size, verbose=0)
     seconds = time.perf_counter() - started
-    # The model trained next draws the same weights and gets the same automatic names
-    # (conv2d, dense, ...) as without this step.
     minicnn_random.set_state(state)
-    naming._uids.clear()
-    naming._uids.update(names)
     if verbose and (cold or seconds > COMPILE_NOTICE_SECONDS):
         print(f"minicnn: numba kernels compiled in {seconds:.0f} s (cached for the next runs)",
               file=sys.stderr, flush=True)
