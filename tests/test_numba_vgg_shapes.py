@@ -27,6 +27,7 @@ from minicnn.kernels.numba.winograd.wide import WideWinogradConvCache  # noqa: E
 # (N, H, W, C, F, the path the numba backend takes)
 VGG_LAYERS = [
     (2, 10, 10, 3, 64, Im2colConvCache),          # block1_conv1
+    (2, 13, 12, 3, 32, Im2colConvCache),          # the 150x150 convnet's first layer
     (2, 12, 11, 64, 64, WinogradConvCache),       # block1_conv2
     (2, 9, 9, 64, 128, WideWinogradConvCache),    # block2_conv1
     (2, 9, 9, 128, 128, WideWinogradConvCache),   # block2_conv2
@@ -75,9 +76,10 @@ def test_vgg_layer_matches_numpy_backend(build, layer):
                                     numba_backend.conv2d_backward(dy, cache, True), expected):
         assert actual.dtype == np.float32 and actual.flags.c_contiguous
         assert_close(actual, wanted, **_roundoff(wanted), what=name)
-    dx, dkernel, _ = numba_backend.conv2d_backward(dy, cache, False)
+    dx, dkernel, dbias = numba_backend.conv2d_backward(dy, cache, False)
     assert dx is None
     assert_close(dkernel, expected[1], **_roundoff(expected[1]), what="dkernel without dx")
+    assert_close(dbias, expected[2], **_roundoff(expected[2]), what="dbias without dx")
 
 
 # (N, H, W, C, F, pads): edges cut through tiles, one tile, uneven pads up to 2.

@@ -224,6 +224,34 @@ def column_sums(g, threads):
     return sum_partials(partial)
 
 
+@parallel_loop
+def chunked_kernel_gradient(cols, dy2d, y2d, relu, threads, dkernel_parts, bias_parts):
+    """``dkernel_parts[w] = cols^T g`` and ``bias_parts[w] = sum g`` over worker ``w``'s rows,
+    ``CHUNK_ROWS`` rows at a time (``g = dy * (y > 0)`` when ``relu``, else ``dy``).
+
+    Why: for an RGB first layer ``g`` and the patches are tens of megabytes; here each
+    chunk of ``g`` is masked and multiplied while it and its patches are in cache.
+    """
+    M, K = cols.shape
+    F = dy2d.shape[1]
+    for worker in prange(threads):
+        g = np.empty((CHUNK_ROWS, F), dtype=dy2d.dtype)
+        product = np.empty((K, F), dtype=dy2d.dtype)
+        dkernel = dkernel_parts[worker]
+        dkernel[:] = 0.0
+        bias_parts[worker][:] = 0.0
+        first, last = worker_share(worker, threads, M)
+        for start in range(first, last, CHUNK_ROWS):
+            stop = min(last, start + CHUNK_ROWS)
+            gradient_rows(dy2d[start:stop], y2d[start:stop], relu, 0, stop - start, g,
+                          bias_parts[worker])
+            if relu:
+                np.dot(cols[start:stop].T, g[:stop - start], product)
+            else:
+                np.dot(cols[start:stop].T, dy2d[start:stop], product)
+            dkernel += product
+
+
 # --------------------------------------------------------------------------------------
 # The forward pass as one parallel loop: patches, GEMM and epilogue chunk by chunk
 # --------------------------------------------------------------------------------------
@@ -335,6 +363,17 @@ def backward(dy: np.ndarray, cache: Im2colConvCache, need_input_grad: bool
     _, OH, OW, _ = dy.shape
     dy2d = np.ascontiguousarray(dy, dtype=dtype).reshape(N * OH * OW, F)
     y2d = cache.y.reshape(N * OH * OW, F)
+
+    if not need_input_grad and blas.enable():
+        # Only the weight gradients (a first layer): g is never needed whole.
+        threads = use_threads(dy2d.size * KH * KW * C)
+        dkernel_parts = np.empty((threads, KH * KW * C, F), dtype=dtype)
+        bias_parts = np.empty((threads, F), dtype=np.float64)
+        chunked_kernel_gradient(cache.cols, dy2d, y2d, cache.relu, threads, dkernel_parts,
+                                bias_parts)
+        dkernel = sum_partials(dkernel_parts).reshape(cache.kernel_shape)
+        dbias = sum_partials(bias_parts).astype(dtype) if cache.has_bias else None
+        return None, dkernel, dbias
 
     if cache.relu:
         g = np.empty_like(dy2d)
