@@ -118,28 +118,31 @@ def test_wide_winograd_matrices_satisfy_the_identity():
         assert_close(AT @ ((G @ g) * (BT @ d)), wanted, rtol=1e-12, atol=1e-12, what=f"F({m})")
 
 
-def test_written_out_f4_transforms_equal_the_generic_loops():
-    """``wide4``'s term-by-term transforms compute what the matrix loops compute."""
-    from minicnn.kernels.numba.winograd import wide4, wide_transforms as generic
+@pytest.mark.parametrize("m", wide.TILE_SIZES)
+def test_written_out_transforms_equal_the_generic_loops(m):
+    """``wide3``'s and ``wide4``'s term-by-term transforms compute what the matrix loops do."""
+    from minicnn.kernels.numba.winograd import wide3, wide4, wide_transforms as generic
 
+    written = {3: wide3, 4: wide4}[m]
     rng = np.random.default_rng(6)
-    AT, _, BT = wide.matrices(4)
+    AT, _, BT = wide.matrices(m)
+    n = m + 2
     N, tiles_h, tiles_w, C = 2, 2, 3, 5
-    xp = rng.standard_normal((N, tiles_h * 4 + 2, tiles_w * 4 + 2, C))
+    xp = rng.standard_normal((N, tiles_h * m + 2, tiles_w * m + 2, C))
     count = N * tiles_h * tiles_w
-    V1, V2 = np.zeros((36, count, C)), np.zeros((36, count, C))
-    E = np.empty((36, C))
-    M = rng.standard_normal((36, count, C))
-    y1, y2 = np.zeros((N, 7, 11, C)), np.zeros((N, 7, 11, C))
-    dM1, dM2 = np.zeros((36, count, C)), np.zeros((36, count, C))
+    V1, V2 = np.zeros((n * n, count, C)), np.zeros((n * n, count, C))
+    E = np.empty((n * n, C))
+    M = rng.standard_normal((n * n, count, C))
+    y1, y2 = np.zeros((N, 2 * m - 1, 3 * m - 1, C)), np.zeros((N, 2 * m - 1, 3 * m - 1, C))
+    dM1, dM2 = np.zeros((n * n, count, C)), np.zeros((n * n, count, C))
     bias = rng.standard_normal(C)
     for task in range(N * tiles_h):
-        generic.input_transform_row(xp, BT, 4, tiles_h, tiles_w, task, 0, V1, E)
-        wide4.input_transform_row(xp, tiles_h, tiles_w, task, 0, V2, E)
+        generic.input_transform_row(xp, BT, m, tiles_h, tiles_w, task, 0, V1, E)
+        written.input_transform_row(xp, tiles_h, tiles_w, task, 0, V2, E)
         generic.output_transform_row(M, AT, tiles_h, tiles_w, bias, True, task, 0, y1, E)
-        wide4.output_transform_row(M, tiles_h, tiles_w, bias, True, task, 0, y2, E)
+        written.output_transform_row(M, tiles_h, tiles_w, bias, True, task, 0, y2, E)
         generic.gradient_transform_row(xp, AT, 1, 2, tiles_h, tiles_w, task, 0, dM1, E)
-        wide4.gradient_transform_row(xp, 1, 2, tiles_h, tiles_w, task, 0, dM2, E)
+        written.gradient_transform_row(xp, 1, 2, tiles_h, tiles_w, task, 0, dM2, E)
     for name, actual, wanted in (("V", V2, V1), ("y", y2, y1), ("dM", dM2, dM1)):
         assert_close(actual, wanted, **FLOAT64_EXACT, what=name)
 

@@ -4,7 +4,8 @@ The same algorithm as F(2x2, 3x3) (:mod:`~minicnn.kernels.numba.winograd`, read 
 first), with ``n = m + 2`` cells a tile side: ``n*n`` GEMMs of ``(tiles, C) @ (C, F)``
 per block of tiles instead of 16, each tile giving ``m x m`` outputs.  The matrices and
 tile transforms are in :mod:`~minicnn.kernels.numba.winograd.wide_transforms` (F(4x4)'s
-written out term by term in :mod:`~minicnn.kernels.numba.winograd.wide4`).
+written out term by term in :mod:`~minicnn.kernels.numba.winograd.wide3` and
+:mod:`~minicnn.kernels.numba.winograd.wide4`).
 
 :func:`tile_size` picks m for a layer: the one with the fewest multiplications over the
 whole output, counting the tiles that hang over its edge (VGG16's 150, 75 and 37 pixel
@@ -30,7 +31,7 @@ from numba import prange
 
 from minicnn.kernels.geometry import Pads
 from minicnn.kernels.numba.threads import parallel_loop, sum_partials, use_threads, worker_share
-from minicnn.kernels.numba.winograd import wide4
+from minicnn.kernels.numba.winograd import wide3, wide4
 from minicnn.kernels.numba.winograd.blocked import pad_gradient, pad_input
 from minicnn.kernels.numba.winograd.wide_transforms import (gradient_transform_row,
                                                             input_transform_row,
@@ -41,9 +42,9 @@ from minicnn.kernels.numba.winograd.wide_transforms import (gradient_transform_r
 TILE_SIZES = (3, 4)
 """The tile sizes m this path chooses from."""
 
-WRITTEN_OUT_4 = True
-"""F(4x4) uses its written-out transforms (:mod:`~minicnn.kernels.numba.winograd.wide4`);
-False sends it through the generic loops (a compile-time constant of the loops)."""
+WRITTEN_OUT = True
+"""F(3x3) and F(4x4) use their written-out transforms (``wide3``, ``wide4``); False sends
+them through the generic loops (a compile-time constant of the loops)."""
 
 MIN_BLOCK_TILES = 256
 """Tiles per block at least (see the module docstring)."""
@@ -79,7 +80,7 @@ def blocked_forward(xp, BT, AT, U, bias, relu, tiles_h, tiles_w, rows_per_block,
     """
     cells, C, F = U.shape
     block = rows_per_block * tiles_w
-    written_out = AT.shape[0] == 4 and WRITTEN_OUT_4
+    written_out = WRITTEN_OUT
     for worker in prange(threads):
         V = np.empty((cells, block, C), dtype=xp.dtype)
         M = np.empty((cells, block, F), dtype=xp.dtype)
@@ -89,16 +90,21 @@ def blocked_forward(xp, BT, AT, U, bias, relu, tiles_h, tiles_w, rows_per_block,
             last_row = min(first_row + rows_per_block, stop)
             first, count = first_row * tiles_w, (last_row - first_row) * tiles_w
             for task in range(first_row, last_row):
-                if written_out:
+                if written_out and AT.shape[0] == 4:
                     wide4.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
+                elif written_out:
+                    wide3.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
                 else:
                     input_transform_row(xp, BT, AT.shape[0], tiles_h, tiles_w, task, first, V,
                                         E)
             for xi in range(cells):
                 np.dot(V[xi, :count], U[xi], M[xi, :count])
             for task in range(first_row, last_row):
-                if written_out:
+                if written_out and AT.shape[0] == 4:
                     wide4.output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y,
+                                               E)
+                elif written_out:
+                    wide3.output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y,
                                                E)
                 else:
                     output_transform_row(M, AT, tiles_h, tiles_w, bias, relu, task, first, y, E)
@@ -113,7 +119,7 @@ def blocked_kernel_gradient(xp, gp, BT, AT, top, left, tiles_h, tiles_w, rows_pe
     """
     _, cells, C, F = dU_parts.shape
     block = rows_per_block * tiles_w
-    written_out = AT.shape[0] == 4 and WRITTEN_OUT_4
+    written_out = WRITTEN_OUT
     for worker in prange(threads):
         V = np.empty((cells, block, C), dtype=xp.dtype)
         dM = np.empty((cells, block, F), dtype=xp.dtype)
@@ -126,9 +132,13 @@ def blocked_kernel_gradient(xp, gp, BT, AT, top, left, tiles_h, tiles_w, rows_pe
             last_row = min(first_row + rows_per_block, stop)
             first, count = first_row * tiles_w, (last_row - first_row) * tiles_w
             for task in range(first_row, last_row):
-                if written_out:
+                if written_out and AT.shape[0] == 4:
                     wide4.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
                     wide4.gradient_transform_row(gp, top, left, tiles_h, tiles_w, task, first,
+                                                 dM, E)
+                elif written_out:
+                    wide3.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
+                    wide3.gradient_transform_row(gp, top, left, tiles_h, tiles_w, task, first,
                                                  dM, E)
                 else:
                     input_transform_row(xp, BT, AT.shape[0], tiles_h, tiles_w, task, first, V,

@@ -21,10 +21,12 @@ path's: the transformed tiles are larger than the input tiles and the output tra
 cancels much of what the GEMMs summed.
 
 The compiled transforms below take the matrices as arrays and loop over them, skipping
-zeros, with the innermost loop over channels (vectorized); a tile's partial sums live
-in a small per-worker scratch ``E`` ``(n*n, channels)``.  Written out term by term (as
-F(2x2)'s are) they would be faster, but with 256 or more channels the transforms are a
-small part of the work.
+zeros, with the innermost loop over channels; a tile's partial sums live in a small
+per-worker scratch ``E`` ``(n*n, channels)``.  They are the readable definition (and
+what ``WRITTEN_OUT = False`` in :mod:`~minicnn.kernels.numba.winograd.wide` runs):
+the convolution uses the same transforms written out term by term
+(:mod:`~minicnn.kernels.numba.winograd.wide3`, :mod:`~minicnn.kernels.numba.winograd.wide4`),
+about twice as fast, and the tests check the two against each other.
 
 Layout as in F(2x2): tile ``t = (image*tiles_h + ti)*tiles_w + tj`` covers outputs
 ``ti*m .. ti*m + m - 1`` (rows) and reads inputs ``ti*m .. ti*m + m + 1``; transformed
