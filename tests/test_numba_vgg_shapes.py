@@ -4,7 +4,7 @@ VGG16's base (*Deep Learning with Python*, section 5.3) runs 3x3 'same' convolut
 with 3, 64, 128, 256 and 512 channels; at those channel counts the numba backend takes
 paths the MNIST convnet never does: im2col for the 3-channel first layer, blocked
 F(2x2, 3x3) Winograd with large blocks, and the larger tiles F(3x3, 3x3) and F(4x4, 3x3)
-(:mod:`minicnn.kernels.numba.winograd.wide`) for 64 x 128 channels and more (from
+(:mod:`minicnn.kernels.numba.winograd.wide`) from 64 x 64 channels on (from
 128 x 256 on run apart from the pooling after them).  Small batches and maps keep the tests quick; no timings here.
 """
 
@@ -28,7 +28,8 @@ from minicnn.kernels.numba.winograd.wide import WideWinogradConvCache  # noqa: E
 VGG_LAYERS = [
     (2, 10, 10, 3, 64, Im2colConvCache),          # block1_conv1
     (2, 13, 12, 3, 32, Im2colConvCache),          # the 150x150 convnet's first layer
-    (2, 12, 11, 64, 64, WinogradConvCache),       # block1_conv2
+    (2, 12, 11, 64, 64, WideWinogradConvCache),   # block1_conv2
+    (2, 12, 11, 32, 64, WinogradConvCache),       # MNIST's second layer's channels
     (2, 9, 9, 64, 128, WideWinogradConvCache),    # block2_conv1
     (2, 9, 9, 128, 128, WideWinogradConvCache),   # block2_conv2
     (2, 7, 8, 128, 256, WideWinogradConvCache),   # block3_conv1 (F(4x4))
@@ -158,7 +159,8 @@ def test_tile_size_and_fusion_choices():
         return fusion.conv2d_relu_max_pool2d_supported((2, 18, 18, C), (3, 3, C, F), (1, 1),
                                                        same, **pool)
 
-    assert not conv.use_wide_winograd(64, 64) and not conv.use_wide_winograd(32, 512)
+    assert not conv.use_wide_winograd(32, 64) and not conv.use_wide_winograd(32, 512)
+    assert conv.use_wide_winograd(64, 64) and not conv.use_wide_winograd(64, 64, pooled=True)
     assert conv.use_wide_winograd(64, 128) and conv.use_wide_winograd(512, 512)
     # Followed by a pooling, mid-sized layers stay fused (F(2x2) tiles are its windows).
     assert fused(64, 128) and fused(128, 128) and not fused(128, 256) and not fused(512, 512)

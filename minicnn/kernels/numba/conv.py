@@ -11,7 +11,7 @@ Three paths, chosen by shape (each in its own module, with its own cache type):
   :data:`WINOGRAD_MIN_OUTPUTS` outputs per image (MNIST's second layer, all of VGG16
   but the first): 2.25x fewer multiplications, done block by block in cache, with a
   float32 error no larger than the GEMM path's.  ``MINICNN_WINOGRAD=0`` turns it off.
-  Layers with many channels (:func:`use_wide_winograd`: VGG16's blocks 2 to 5) take
+  Layers with many channels (:func:`use_wide_winograd`: VGG16's, from 64 x 64) take
   larger tiles, F(3x3, 3x3) or F(4x4, 3x3)
   (:mod:`~minicnn.kernels.numba.winograd.wide`): 2.8x or 4x fewer multiplications,
   at the price of transforms that only many channels pay for.
@@ -59,10 +59,10 @@ small layers through them by lowering :data:`WIDE_WINOGRAD_MIN_CHANNELS`)."""
 WIDE_WINOGRAD_MIN_CHANNELS = 64
 """Layers with at least this many input and output channels..."""
 
-WIDE_WINOGRAD_MIN_PRODUCT = 64 * 128
+WIDE_WINOGRAD_MIN_PRODUCT = 64 * 64
 """...and at least this many input-output channel pairs ``C * F`` take F(3x3) or F(4x4)
-(VGG16's blocks 2 to 5): below that, the larger tiles' transforms cost more than their
-GEMMs save, and F(2x2)'s written-out transforms win."""
+(all of VGG16 but its first layer): below that (MNIST's 32 x 64), the larger tiles'
+transforms cost more than their GEMMs save, and F(2x2) wins."""
 
 WIDE_WINOGRAD_POOLED_MIN_PRODUCT = 128 * 256
 """A layer followed by a 2x2 max pooling runs fused with it by F(2x2), whose tiles are the
