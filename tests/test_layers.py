@@ -110,8 +110,9 @@ def test_weights_follow_keras_order_and_shapes():
 def test_dropout_is_inverted_and_only_active_in_training():
     layer = layers.Dropout(0.25, seed=3)
     x = np.ones((400, 50), np.float32)
-    assert layer(x, training=False) is not None
-    assert_close(layer(x, training=False), x, rtol=0, atol=0, what="inference dropout")
+    inference = layer(x, training=False)
+    assert inference.shape == x.shape and inference.dtype == x.dtype
+    assert_close(inference, x, rtol=0, atol=0, what="inference dropout")
     y = layer(x, training=True)
     kept = y != 0
     assert_close(y[kept], np.full(kept.sum(), 1 / 0.75, np.float32), rtol=1e-6, atol=0,

@@ -26,8 +26,10 @@ from minicnn.kernels.geometry import resolve_pads
 from tests.helpers import (FLOAT32_ROUNDOFF, FLOAT64_EXACT, FLOAT64_GRADIENT, assert_close,
                            numerical_gradient)
 
-numba_backend = pytest.importorskip("minicnn.kernels.numba")
-from minicnn.kernels import reference  # noqa: E402  (after the skip)
+# Skip only when Numba itself is missing; an import error inside minicnn fails loudly.
+pytest.importorskip("numba")
+import minicnn.kernels.numba as numba_backend  # noqa: E402  (after the skip)
+from minicnn.kernels import reference  # noqa: E402
 from minicnn.kernels.numba import blas, conv, threads  # noqa: E402
 from minicnn.kernels.numba.direct import DirectConvCache  # noqa: E402
 from minicnn.kernels.numba.im2col import Im2colConvCache  # noqa: E402
