@@ -17,10 +17,11 @@ Every walk-through checks its numbers against minicnn's kernels (and, for gradie
 against central differences in float64, :mod:`~minicnn.explain.gradient_check`).
 """
 
+from minicnn.applications.registry import resolve_model
 from minicnn.explain.conv import explain_conv, tiny_problem
 from minicnn.explain.conv_backward import explain_conv_backward
 from minicnn.explain.model import (LayerArithmetic, explain_model, model_arithmetic,
-                                   resolve_model, training_step_flops)
+                                   training_step_flops)
 from minicnn.explain.pool import explain_pool
 from minicnn.explain.step import explain_step
 

@@ -25,6 +25,17 @@ def _side_by_side(blocks: list[tuple[str, list[str]]], gap: str = "   ") -> list
     return out
 
 
+def check_arguments(size: int, kernel_size: int, stride: int, padding: str, channels: int) -> None:
+    """The ranges ``explain conv`` accepts (small enough to print); ``ValueError`` otherwise."""
+    if not 1 <= size <= 12 or not 1 <= kernel_size <= size or not 1 <= stride <= size:
+        raise ValueError(f"explain conv wants 1 <= kernel ({kernel_size}) <= size ({size}) "
+                         f"<= 12 and 1 <= stride ({stride}) <= size")
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', received {padding!r}")
+    if not 1 <= channels <= 3:
+        raise ValueError(f"channels must be 1, 2 or 3, received {channels}")
+
+
 def tiny_problem(size: int, kernel_size: int, channels: int, seed: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The numbers ``explain conv`` uses: x (size, size, C) of integers 0..9 and a kernel
@@ -46,13 +57,7 @@ def explain_conv(size: int = 5, kernel_size: int = 3, stride: int = 1, padding: 
     from minicnn.backend import get_backend_name, kernels
     from minicnn.kernels import reference
 
-    if not 1 <= size <= 12 or not 1 <= kernel_size <= size or not 1 <= stride <= size:
-        raise ValueError(f"explain conv wants 1 <= kernel ({kernel_size}) <= size ({size}) "
-                         f"<= 12 and 1 <= stride ({stride}) <= size")
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same', received {padding!r}")
-    if not 1 <= channels <= 3:
-        raise ValueError(f"channels must be 1, 2 or 3, received {channels}")
+    check_arguments(size, kernel_size, stride, padding, channels)
     x, kernel = tiny_problem(size, kernel_size, channels, seed)
     (top, bottom), (left, right) = resolve_pads(size, size, (kernel_size, kernel_size),
                                                 (stride, stride), padding)

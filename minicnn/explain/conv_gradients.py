@@ -27,7 +27,7 @@ from types import ModuleType
 
 import numpy as np
 
-from minicnn.explain.conv import tiny_problem
+from minicnn.explain.conv import check_arguments, tiny_problem
 from minicnn.explain.gradient_check import central_differences, require_close
 from minicnn.kernels.geometry import Pads, axis_output_length, resolve_pads
 
@@ -156,17 +156,6 @@ class ConvBackward:
     dx_padded_stamps: np.ndarray
     dx_padded_full: np.ndarray
     dx: np.ndarray
-
-
-def check_arguments(size: int, kernel_size: int, stride: int, padding: str, channels: int) -> None:
-    """The ranges ``explain conv`` accepts (small enough to print); ``ValueError`` otherwise."""
-    if not 1 <= size <= 12 or not 1 <= kernel_size <= size or not 1 <= stride <= size:
-        raise ValueError(f"explain conv wants 1 <= kernel ({kernel_size}) <= size ({size}) "
-                         f"<= 12 and 1 <= stride ({stride}) <= size")
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same', received {padding!r}")
-    if not 1 <= channels <= 3:
-        raise ValueError(f"channels must be 1, 2 or 3, received {channels}")
 
 
 def conv_backward_numbers(size: int = 5, kernel_size: int = 3, stride: int = 1,

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minicnn.applications.registry import resolve_model
 from minicnn.kernels.geometry import axis_output_length, resolve_pads
 from minicnn.shapes import format_shape
 
