@@ -37,7 +37,8 @@ def spread(values: list[float]) -> dict[str, float]:
 def run_end_to_end(frameworks: list[str] | None = None, images: int = FULL_EPOCH_IMAGES,
                    test_images: int = 10_000, rounds: int = 3, batch_size: int = BATCH_SIZE,
                    seed: int = 0, machine: dict[str, Any] | None = None,
-                   log: Callable[[str], None] = print) -> dict[str, Any]:
+                   log: Callable[[str], None] = print,
+                   data_file: str | None = None) -> dict[str, Any]:
     """Training epochs and predictions, alternated between frameworks.
 
     Args:
@@ -47,6 +48,8 @@ def run_end_to_end(frameworks: list[str] | None = None, images: int = FULL_EPOCH
             run, whose times are also reported extrapolated to 60,000).
         test_images: images predicted (timed) and evaluated (accuracy).
         rounds: timed epochs (and predictions) per framework, after one warm-up each.
+        data_file: a Keras-layout ``.npz`` to use instead of MNIST (see
+            :func:`benchmarks.sessions.load_mnist`).
 
     Returns:
         ``{"machine", "settings", "results": [per framework], "notes"}``.
@@ -78,7 +81,7 @@ def run_end_to_end(frameworks: list[str] | None = None, images: int = FULL_EPOCH
             framework, _, backend = name.partition("-")
             spec = {"framework": framework, "backend": backend or None, "images": images,
                     "test_images": test_images, "batch_size": batch_size, "seed": seed,
-                    "threads": usable_cores()}
+                    "threads": usable_cores(), "data_file": data_file}
             log(f"end-to-end: starting {name}")
             worker = Worker(name, spec)
             workers.append((worker, result))

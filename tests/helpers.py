@@ -108,3 +108,34 @@ def backend_set_to(name: str) -> Iterator[None]:
         yield
     finally:
         minicnn.set_backend(previous)
+
+
+SYNTHETIC_MNIST_TRAIN, SYNTHETIC_MNIST_TEST = 256, 128
+
+
+def make_synthetic_mnist(train: int = SYNTHETIC_MNIST_TRAIN, test: int = SYNTHETIC_MNIST_TEST,
+                         seed: int = 0) -> dict[str, np.ndarray]:
+    """Keras-layout uint8 MNIST arrays (``x_train`` (train, 28, 28), ``y_train``, ``x_test``,
+    ``y_test``): noise, with a bright 8x4 square whose place is the class, so there is a
+    signal to learn."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in (("train", train), ("test", test)):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = rng.integers(0, 60, (count, 28, 28), dtype=np.uint8)
+        for index, label in enumerate(labels):
+            row, col = divmod(int(label), 5)
+            images[index, 4 + 10 * row:12 + 10 * row, 2 + 5 * col:6 + 5 * col] = 255
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = images, labels
+    return arrays
+
+
+def write_synthetic_mnist(path, train: int = SYNTHETIC_MNIST_TRAIN,
+                          test: int = SYNTHETIC_MNIST_TEST) -> dict[str, np.ndarray]:
+    """:func:`make_synthetic_mnist` saved as a compressed ``.npz`` at ``path``; returns the arrays."""
+    from pathlib import Path
+
+    arrays = make_synthetic_mnist(train, test)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return arrays

@@ -20,7 +20,7 @@ from minicnn.applications.registry import build_model
 from minicnn.backend import using_backend
 from minicnn.naming import clear_session
 from minicnn.profiler import format_profile, profile_model
-from tests.helpers import assert_close, assert_weights_close
+from tests.helpers import assert_close, assert_weights_close, write_synthetic_mnist
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -37,14 +37,15 @@ FAKE_MACHINE = {
 # The two compiled backends agree to float32 round-off (README.md, Speed: "numba and numpy
 # differ only by float32 round-off (0.08 points)", the test-accuracy gap after 4 MNIST
 # epochs; benchmarks/RESULTS.md: "gap 0.08 points").  The tiny run below (4 RMSprop steps
-# on 256 MNIST images, 2,000 test images) is checked against bars a tenfold worse figure
-# fails:
+# on 256 synthetic MNIST-layout images, 2,000 test images, tests/helpers.py: no download)
+# is checked against bars a tenfold worse figure fails:
 BACKEND_ACCURACY_GAP_POINTS = 0.8   # ten times the README's 0.08 (here 16 of 2,000 images);
                                     # measured here: 0.00 (no prediction differs)
 BACKEND_WEIGHTS_ATOL = 1.5e-7       # measured: max |numba - numpy| 3.0e-8 (weights ~0.1); 5x
-BACKEND_PREDICTIONS_ATOL = 5e-7     # measured: 8.9e-8 on the softmax outputs; 5.6x
-BACKEND_LOSS_ATOL = 2.5e-7          # measured: 0 (the same epoch loss, 2.2526); the bar is
-                                    # about one float32 ulp at 2.25 (2.4e-7)
+BACKEND_PREDICTIONS_ATOL = 5e-7     # measured: 2.4e-7 on the softmax outputs (8.9e-8 on
+                                    # real MNIST); a tenfold worse figure fails
+BACKEND_LOSS_ATOL = 2.5e-7          # measured: 1.2e-7 (0 on real MNIST); the bar is about
+                                    # one float32 ulp at 2.25 (2.4e-7)
 # Past about 8 steps RMSprop amplifies round-off (a weight whose gradient is near zero
 # moves by +-learning rate depending on its sign), so the trajectories part at the 1e-3
 # level; 4 steps stay in the round-off regime.
@@ -335,10 +336,13 @@ def test_committed_report_is_the_rendering_of_its_json():
     _assert_well_formed(markdown)
 
 
-def test_end_to_end_runs_minicnn_workers_on_a_few_images():
+def test_end_to_end_runs_minicnn_workers_on_a_few_images(tmp_path):
+    data_file = tmp_path / "mnist.npz"
+    write_synthetic_mnist(data_file)
     result = end_to_end.run_end_to_end(["minicnn-numpy", "minicnn-numba", "minicnn-reference"],
                                        images=128, test_images=64, rounds=1,
-                                       machine=FAKE_MACHINE, log=lambda _: None)
+                                       machine=FAKE_MACHINE, log=lambda _: None,
+                                       data_file=str(data_file))
     by_name = {entry["name"]: entry for entry in result["results"]}
     assert by_name["minicnn-reference"]["status"].startswith("skipped")
     for name in ("minicnn-numpy", "minicnn-numba"):
@@ -359,14 +363,18 @@ def test_end_to_end_runs_minicnn_workers_on_a_few_images():
     _assert_well_formed(markdown)
 
 
-def test_numba_and_numpy_backends_agree_after_the_same_training():
+def test_numba_and_numpy_backends_agree_after_the_same_training(tmp_path):
     """README.md's "numba and numpy differ only by float32 round-off (0.08 points)", on a
-    tiny run: the benchmark's seeded model, data, optimizer and batch size on each backend;
+    tiny run: the benchmark's seeded model, optimizer and batch size on each backend, on
+    synthetic data;
     the epoch loss, the weights, the test predictions and the test accuracy compared."""
     pytest.importorskip("numba")
     from benchmarks.sessions import load_mnist, seeded_minicnn_model
 
-    x, y, _, x_test, _, test_labels = load_mnist(AGREEMENT_TRAIN_IMAGES, AGREEMENT_TEST_IMAGES)
+    data_file = tmp_path / "mnist.npz"
+    write_synthetic_mnist(data_file, AGREEMENT_TRAIN_IMAGES, AGREEMENT_TEST_IMAGES)
+    x, y, _, x_test, _, test_labels = load_mnist(AGREEMENT_TRAIN_IMAGES, AGREEMENT_TEST_IMAGES,
+                                                 str(data_file))
     runs = {}
     for backend in ("numpy", "numba"):
         with using_backend(backend):
@@ -420,10 +428,13 @@ def test_torch_twin_computes_the_same_function_as_minicnn():
 
 @pytest.mark.keras
 @pytest.mark.slow
-def test_end_to_end_runs_keras_and_torch_workers_on_a_few_images():
+def test_end_to_end_runs_keras_and_torch_workers_on_a_few_images(tmp_path):
     pytest.importorskip("keras")
+    data_file = tmp_path / "mnist.npz"
+    write_synthetic_mnist(data_file)
     result = end_to_end.run_end_to_end(["keras", "torch"], images=128, test_images=64,
-                                       rounds=1, machine=FAKE_MACHINE, log=lambda _: None)
+                                       rounds=1, machine=FAKE_MACHINE, log=lambda _: None,
+                                       data_file=str(data_file))
     for entry in result["results"]:
         if entry["name"] == "torch" and entry["status"].startswith("skipped"):
             continue

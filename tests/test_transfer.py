@@ -12,7 +12,7 @@ import minicnn
 from minicnn import cli
 from minicnn.experiments import transfer
 from minicnn.backend import using_backend
-from tests.test_train_cli import PNG_MAGIC, synthetic_mnist  # noqa: F401 (a fixture)
+from tests.test_train_cli import PNG_MAGIC
 
 
 def test_digit_subset_renumbers_and_draw_labeled_is_balanced_and_seeded() -> None:
