@@ -134,6 +134,27 @@ def test_minicnn_model_round_trips_through_keras():
                  what="convnet outputs")
 
 
+def test_a_model_used_as_a_layer_becomes_a_nested_keras_model():
+    """The book's fine-tuning model (section 5.3.2): the VGG16 base added as a layer, block 5
+    unfrozen; Keras gets the same nesting, trainable weights and predictions."""
+    from minicnn.applications import VGG16
+
+    base = VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    model = minicnn.Sequential([base, layers.Flatten(), layers.Dense(8, activation="relu"),
+                                layers.Dense(1, activation="sigmoid")])
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = layer.name.startswith("block5")
+    keras_model = bridge().to_keras(model)
+    assert [layer.name for layer in keras_model.layers] == [layer.name for layer in model.layers]
+    assert len(keras_model.trainable_weights) == len(model.trainable_weights) == 10
+    x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    assert_close(model.predict(x, verbose=0), keras_output(keras_model, x), **FLOAT32_ROUNDOFF,
+                 what="nested model outputs")
+    base.trainable = False
+    assert len(bridge().to_keras(model).trainable_weights) == len(model.trainable_weights) == 4
+
+
 def test_transfer_copies_instead_of_sharing_memory():
     k = keras()
     original = k.Sequential([k.Input((3,)), k.layers.Dense(2)])

@@ -1,7 +1,7 @@
 """The two engines behind one small interface, so a step is written once.
 
 An :class:`Engine` holds one model (minicnn's, or its Keras twin made by
-:func:`keras_twin` with the same weights) and does what a step needs:
+:func:`minicnn.interop.keras.to_keras` with the same weights) and does what a step needs:
 compile with RMSprop and binary cross-entropy, train one epoch on a given list of
 batches (in that order; validation after it), evaluate, predict.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from minicnn.interop.keras import import_keras
+from minicnn.interop.keras import import_keras, to_keras
 
 ENGINES = ("minicnn", "keras")
 Batch = tuple[np.ndarray, np.ndarray]
@@ -115,32 +115,6 @@ class KerasEngine(Engine):
         return history.history
 
 
-def keras_twin(model):
-    """The Keras model equal to ``model`` (same layers, names, trainable flags, weights):
-    :func:`minicnn.interop.keras.to_keras`, applied to each nested model (the VGG16
-    base used as a layer) and put in an outer ``keras.Sequential`` the same way."""
-    from minicnn.interop.keras import keras_layer_from_minicnn, to_keras
-
-    if not any(hasattr(layer, "layers") for layer in model.layers):
-        return to_keras(model)
-    keras = import_keras(require_tensorflow=True)
-    twins = []
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            twin = to_keras(layer)
-            twin.trainable = bool(layer.trainable)
-        else:
-            twin = keras_layer_from_minicnn(layer)
-        twins.append(twin)
-    outer = keras.Sequential([keras.Input(shape=tuple(model.input_shape[1:])), *twins],
-                             name=model.name)
-    for layer, twin in zip(model.layers, twins):
-        if not hasattr(layer, "layers"):
-            twin.set_weights(layer.get_weights())
-            twin.trainable = bool(layer.trainable)
-    return outer
-
-
 def make_engines(names: list[str], model, seed: int) -> list[Engine]:
     """An engine per name, each holding ``model`` (minicnn) or its Keras twin with the
     same weights; Keras's generators (Dropout masks) seeded with ``seed``."""
@@ -151,7 +125,7 @@ def make_engines(names: list[str], model, seed: int) -> list[Engine]:
         elif name == "keras":
             keras = import_keras(require_tensorflow=True)
             keras.utils.set_random_seed(seed)
-            engines.append(KerasEngine(keras_twin(model)))
+            engines.append(KerasEngine(to_keras(model)))
         else:
             raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
     return engines

@@ -271,7 +271,8 @@ def keras_layer_from_minicnn(layer: Layer):
 
 def to_keras(model: Sequential):
     """The ``keras.Sequential`` equal to ``model``: layers, configs, names, trainable
-    flags and weights.
+    flags and weights.  A model used as a layer (the book's ``model.add(conv_base)``)
+    becomes a nested Keras model the same way, with its layers' own trainable flags.
 
     Raises:
         ValueError: ``model`` is not built (its input shape is unknown).
@@ -281,10 +282,17 @@ def to_keras(model: Sequential):
         raise ValueError(
             f"model {model.name!r} is not built: give it an Input(shape) first so Keras can "
             "create the same weights")
-    keras_layers = [keras_layer_from_minicnn(layer) for layer in model.layers]
+    keras_layers = [to_keras(layer) if isinstance(layer, Sequential)
+                    else keras_layer_from_minicnn(layer) for layer in model.layers]
     keras_model = keras.Sequential(
         [keras.Input(shape=model.input_spec.shape, dtype=model.input_spec.dtype.name),
          *keras_layers], name=model.name)
     for layer, keras_layer in zip(model.layers, keras_layers):
-        keras_layer.set_weights(layer.get_weights())
+        if isinstance(layer, Sequential):
+            # Keras 3 sets ``trainable`` on every layer inside, so only a frozen model is
+            # told: its layers already carry their own flags.
+            if not layer.trainable:
+                keras_layer.trainable = False
+        else:
+            keras_layer.set_weights(layer.get_weights())
     return keras_model
