@@ -31,6 +31,8 @@ from benchmarks.workers import FRAMEWORKS
 __all__ = ["MEASUREMENTS", "add_arguments", "run_command", "main"]
 
 MEASUREMENTS = ("all", "kernels", "end-to-end", "chapter", "scaling")
+SCALING_MAX_REPEATS = 5
+"""The scaling sweep's calls per point at most (its largest points are whole seconds)."""
 _QUICK_CHAPTER_IMAGES = {"cats-dogs-epoch": 40, "vgg16-extract": 20, "vgg16-finetune": 20}
 _QUICK = {"repeats": 3, "warmup": 1, "images": 1024, "test_images": 1000, "rounds": 1,
           "sgemm_size": 1024}
@@ -119,7 +121,8 @@ def _command_line(arguments: argparse.Namespace, settings: dict[str, Any], what:
         return shlex.join(parts)
     if what == "scaling":
         parts += ["--frameworks", *settings["chapter_frameworks"], "--repeats",
-                  str(settings["repeats"])] + (["--quick"] if arguments.quick else [])
+                  str(min(settings["repeats"], SCALING_MAX_REPEATS))]
+        parts += ["--quick"] if arguments.quick else []
         return shlex.join(parts + ["--sgemm-size", str(settings["sgemm_size"]), "--out",
                                    arguments.out])
     if what == "kernels":
@@ -170,7 +173,8 @@ def run_command(arguments: argparse.Namespace, log: Callable[[str], None] = prin
         from benchmarks.scaling import plot_scaling, run_scaling
 
         scaling = run_scaling(machine, settings["chapter_frameworks"],
-                              repeats=min(settings["repeats"], 5), quick=arguments.quick, log=log)
+                              repeats=min(settings["repeats"], SCALING_MAX_REPEATS),
+                              quick=arguments.quick, log=log)
         scaling.update(date=date, command=_command_line(arguments, settings, "scaling"))
         sections["scaling"] = scaling
         log(f"scaling: wrote {plot_scaling(scaling)}")
