@@ -297,3 +297,10 @@ def test_unknown_extension_and_missing_h5py_are_explained(tmp_path, monkeypatch)
     monkeypatch.setattr(builtins, "__import__", no_h5py)
     with pytest.raises(ImportError, match=r"pip install minicnn\[h5\]"):
         model.save(tmp_path / "model.h5")
+    # Reading a Keras file without h5py is the reader's one documented error, naming
+    # the file and the extra (a damaged or foreign file that looks like HDF5 gets it too).
+    (tmp_path / "keras_file.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    from minicnn.io import ModelFileError
+
+    with pytest.raises(ModelFileError, match=r"keras_file\.h5.*pip install minicnn\[h5\]"):
+        models.load_model(tmp_path / "keras_file.h5")

@@ -35,7 +35,8 @@ def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 (Ke
     Raises:
         ModelFileError: the file is missing, truncated, corrupted, of a newer format
             version, not a model, or its contents do not make a valid model (an
-            unknown layer class, bad layer arguments, weights of the wrong shapes).
+            unknown layer class, bad layer arguments, weights of the wrong shapes), or it
+            is a Keras file (``.keras``, ``.h5``) and h5py (the ``h5`` extra) is missing.
     """
     kind = _file_kind(path)
     try:
@@ -44,6 +45,10 @@ def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 (Ke
         return _model_from_keras_file(path, kind, compile)
     except ModelFileError:
         raise
+    except ImportError as error:
+        # h5py missing: the file cannot be read here, which is the file reader's one
+        # documented error (the message says how to install it).
+        raise ModelFileError(f"{str(path)!r} is a Keras {kind} file: {error}") from error
     except BAD_CONTENT_ERRORS as error:
         # A layer refusing its saved arguments, set_weights refusing a shape, ...:
         # the file is damaged (or was edited), which is what the caller must hear.
