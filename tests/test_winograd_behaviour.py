@@ -18,7 +18,7 @@ import pytest
 
 import minicnn
 from minicnn import layers
-from tests.helpers import assert_close, assert_weights_close, backend_set_to
+from tests.helpers import assert_close, backend_set_to
 
 LAVIN_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float)
 LAVIN_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], float)

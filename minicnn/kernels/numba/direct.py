@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from minicnn.kernels.geometry import Pads, padded_output_hw
-from minicnn.kernels.numba.threads import (parallel_loop, sum_partials, threads_for,
+from minicnn.kernels.numba.threads import (parallel_loop, sum_partials,
                                            use_threads, worker_share)
 
 
