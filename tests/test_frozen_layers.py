@@ -85,3 +85,44 @@ def test_frozen_layer_keeps_its_old_gradient():
     model.backward(np.ones_like(y))
     assert middle.kernel.grad is marker and head.kernel.grad is None
     assert model.layers[0].kernel.grad is not None   # gradient still flows through both
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_training_step_keeps_no_state_below_the_first_trainable_layer(backend):
+    """A training step's backward never reaches the frozen blocks, so their forward keeps
+    nothing for it (no activations, no padded copies), and training still matches a
+    model that keeps everything."""
+    rng = np.random.default_rng(4)
+    x = rng.random((2, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(0, 2, (2, 1)).astype(np.float32)
+    with using_backend(backend):
+        models = []
+        for _ in range(2):
+            model = _fine_tuning_model(seed=5)
+            _freeze_blocks_1_to_4(model)
+            model.compile(optimizer=minicnn.optimizers.RMSprop(1e-3), loss="binary_crossentropy")
+            models.append(model)
+        stateless, keeping = models
+        stateless.train_on_batch(x, y)
+        # The other model runs its forward keeping every layer's state, then the same
+        # backward and update.
+        y_pred = keeping.forward(x, training=True)
+        _, gradient, from_logits = keeping.loss.value_and_output_gradient(
+            y, y_pred, keeping.leaf_layers()[-1])
+        keeping.backward(gradient, from_logits=from_logits)
+        keeping.optimizer.apply_gradients(keeping.trainable_weights)
+
+    def states(model):
+        """What each step below block5_conv1 kept: a fused step's cache or its layer's."""
+        steps = model._steps
+        first = model.first_trainable_step(steps)
+        assert steps[first].layers[0].name == "block5_conv1"
+        return [getattr(step, "_cache", None) if len(step.layers) > 1
+                else getattr(step.layers[0], "_cache", None) for step in steps[:first]]
+
+    assert all(state is None for state in states(stateless))
+    assert all(layer.keep_for_backward for layer in stateless.layers), "flags restored"
+    assert all(state is not None for state in states(keeping))
+    assert stateless.get_layer("block5_conv1")._cache is not None
+    for a, b in zip(stateless.get_weights(), keeping.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -317,10 +317,11 @@ def test_conv_with_wide_pads_matches_reference(pads):
         assert_close(actual, wanted, **FLOAT64_EXACT, what=name)
 
 
-# (N, H, W, C, F, pads): the MNIST convnet's first two layers (direct, Winograd), odd
-# sizes (a dropped last row/column), pads.
+# (N, H, W, C, F, pads): the MNIST convnet's first two layers (direct, Winograd), RGB
+# first layers (direct, three channels), odd sizes (a dropped last row/column), pads.
 CONV_POOL_CASES = [(2, 28, 28, 1, 32, ((0, 0), (0, 0))), (2, 9, 8, 1, 5, ((1, 1), (1, 1))),
-                   (1, 7, 10, 1, 17, ((0, 1), (1, 0))), (2, 13, 13, 32, 64, ((0, 0), (0, 0))),
+                   (1, 7, 10, 1, 17, ((0, 1), (1, 0))), (2, 12, 11, 3, 32, ((0, 0), (0, 0))),
+                   (1, 9, 10, 3, 17, ((1, 1), (0, 1))), (2, 13, 13, 32, 64, ((0, 0), (0, 0))),
                    (2, 9, 10, 16, 17, ((1, 1), (1, 1))), (1, 12, 9, 16, 16, ((0, 1), (1, 0)))]
 
 
@@ -358,8 +359,9 @@ def test_fused_conv_relu_max_pool_declines_other_shapes():
             x_shape, kernel_shape, strides, ((0, 0), (0, 0)), pool, pool_strides, pool_pads)
 
     assert supported((2, 8, 8, 1), (3, 3, 1, 4))                 # direct
+    assert supported((2, 8, 8, 3), (3, 3, 3, 4))                 # direct, RGB
     assert supported((2, 8, 8, 16), (3, 3, 16, 16))              # Winograd
-    assert not supported((2, 8, 8, 3), (3, 3, 3, 4))             # im2col + GEMM
+    assert not supported((2, 8, 8, 2), (3, 3, 2, 4))             # im2col + GEMM
     assert not supported((2, 8, 8, 1), (5, 5, 1, 4))
     assert not supported((2, 8, 8, 1), (3, 3, 1, 4), strides=(2, 2))
     assert not supported((2, 8, 8, 1), (3, 3, 1, 4), pool=(3, 3), pool_strides=(3, 3))

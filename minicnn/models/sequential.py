@@ -177,13 +177,40 @@ class Sequential(LayerContainer, GeneratorMethods):
         self._require_built("plan_steps")
         return plan_steps(self.leaf_layers(), kernels(), tuple(input_shape), training)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False,
+                frozen_prefix_keeps_no_state: bool = False) -> np.ndarray:
         """Run the model's steps on an already checked batch ``x``; ``backward`` then
-        runs the same steps in reverse."""
+        runs the same steps in reverse.
+
+        ``frozen_prefix_keeps_no_state``: the steps below the first trainable one keep
+        no state for backward, which a training step's backward never reaches
+        (fine-tuning VGG16 with blocks 1-4 frozen then holds no activations or padded
+        copies of those blocks); a backward asking for the input gradient would fail.
+        """
         self._steps = self.plan_steps(x.shape, training)
-        for step in self._steps:
-            x = step.forward(x, training)
+        stateless = 0
+        if frozen_prefix_keeps_no_state:
+            stateless = self.first_trainable_step(self._steps) or 0
+        for index, step in enumerate(self._steps):
+            if index < stateless:
+                with _keeping_no_state(step.layers):
+                    x = step.forward(x, training)
+            else:
+                x = step.forward(x, training)
         return x
+
+    def first_trainable_step(self, steps: list[Step]) -> int | None:
+        """Index of the first of ``steps`` with a trainable weight, or None if none has.
+
+        The model's trainable weights decide, not the layers' own flags: a layer inside
+        a frozen model (``conv_base.trainable = False``) is frozen too.
+        """
+        updated = {id(variable) for variable in self.trainable_weights}
+        for index, step in enumerate(steps):
+            if any(id(variable) in updated
+                   for layer in step.layers for variable in layer.weights):
+                return index
+        return None
 
     def backward(self, dy: np.ndarray, from_logits: bool = False,
                  need_input_grad: bool = False) -> np.ndarray | None:
@@ -201,15 +228,9 @@ class Sequential(LayerContainer, GeneratorMethods):
         steps = self._steps
         first = 0
         if not need_input_grad:
-            # The model's trainable weights decide, not the layers' own flags: a layer
-            # inside a frozen model (conv_base.trainable = False) is frozen too.
-            updated = {id(variable) for variable in self.trainable_weights}
-            trainable = [index for index, step in enumerate(steps)
-                         if any(id(variable) in updated
-                                for layer in step.layers for variable in layer.weights)]
-            if not trainable:
+            first = self.first_trainable_step(steps)
+            if first is None:
                 return None
-            first = trainable[0]
         last = len(steps) - 1
         for index in range(last, first - 1, -1):
             need_dx = need_input_grad or index > first
@@ -226,7 +247,7 @@ class Sequential(LayerContainer, GeneratorMethods):
         :class:`NonFiniteLossError` before any weight changes if the loss or a
         gradient is not finite.
         """
-        y_pred = self.forward(x, training=True)
+        y_pred = self.forward(x, training=True, frozen_prefix_keeps_no_state=True)
         loss_value, gradient, from_logits = self.loss.value_and_output_gradient(y, y_pred, self.leaf_layers()[-1])
         if not np.isfinite(loss_value):
             raise NonFiniteLossError(f"the loss is {loss_value}")
@@ -246,15 +267,8 @@ class Sequential(LayerContainer, GeneratorMethods):
         The last layer still keeps its pre-activation: the loss is computed from the
         logits in evaluation too, as Keras does.
         """
-        hidden = self.leaf_layers()[:-1]
-        saved = [layer.keep_for_backward for layer in hidden]
-        for layer in hidden:
-            layer.keep_for_backward = False
-        try:
+        with _keeping_no_state(tuple(self.leaf_layers()[:-1])):
             yield
-        finally:
-            for layer, keep in zip(hidden, saved):
-                layer.keep_for_backward = keep
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
         x = self.prepare_input(x)
@@ -376,3 +390,16 @@ class Sequential(LayerContainer, GeneratorMethods):
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self.layers)}>"
 
+
+
+@contextmanager
+def _keeping_no_state(layers: tuple[Layer, ...]) -> Iterator[None]:
+    """The ``layers`` keep no state for backward inside the block (as in ``predict``)."""
+    saved = [layer.keep_for_backward for layer in layers]
+    for layer in layers:
+        layer.keep_for_backward = False
+    try:
+        yield
+    finally:
+        for layer, keep in zip(layers, saved):
+            layer.keep_for_backward = keep
