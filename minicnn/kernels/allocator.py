@@ -9,13 +9,22 @@ per 4 KiB.  On the MNIST convnet's numba step those page faults cost a large sha
 the step, and the settings below remove them; the kernel benchmarks, which call one
 layer in a loop, never saw it, because there glibc's adaptive threshold does settle.
 
-:func:`keep_freed_memory` raises the mmap threshold to glibc's maximum (32 MiB on
-64-bit) and the trim threshold to :data:`TRIM_THRESHOLD_BYTES`, so freed blocks stay in
-the heap and the next step reuses them.  The cost: up to that much freed memory stays
-mapped to the process between steps.  It only changes where glibc gets memory from; no
-array is shared or reused by minicnn itself (returned arrays stay fresh and owned by
-the caller).  Set ``MINICNN_MALLOC_TUNING=0`` to leave glibc's defaults alone; on other
-C libraries (macOS, musl, Windows) it does nothing.
+:func:`keep_freed_memory` sets the number of blocks glibc may map with ``mmap`` to zero,
+so every block comes from the heap and freed blocks stay there for the next request
+that fits, and raises the trim threshold to :data:`TRIM_THRESHOLD_BYTES`, so freed
+memory at the heap's top is not handed back at once either.  (Raising the mmap
+threshold instead, as an earlier version did, stops at glibc's maximum of 32 MiB: past
+28x28 many arrays are larger, VGG16's first block at 150x150, batch 20, has 115 MB
+activations and a 118 MB padded copy, and each was mapped fresh, a page fault per page
+or a huge page the kernel must first find and zero, which on a machine with fragmented
+memory stalled a 10 ms copy for as long as a whole convolution.)
+
+The cost: up to :data:`TRIM_THRESHOLD_BYTES` of freed memory stays mapped to the
+process between steps, and a heap freed in its middle keeps its pages until they are
+reused.  It only changes where glibc gets memory from; no array is shared or reused by
+minicnn itself (returned arrays stay fresh and owned by the caller).  Set
+``MINICNN_MALLOC_TUNING=0`` to leave glibc's defaults alone; on other C libraries
+(macOS, musl, Windows) it does nothing.
 """
 
 from __future__ import annotations
@@ -26,10 +35,7 @@ import os
 
 # glibc's mallopt parameter numbers (malloc.h).
 _M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
-"""Blocks below this come from the heap: glibc's largest allowed value on 64-bit."""
+_M_MMAP_MAX = -4
 
 TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
 """Freed memory at the top of the heap kept for reuse, at most."""
@@ -53,6 +59,5 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    _applied = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-                    and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    _applied = bool(mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
     return _applied
