@@ -21,7 +21,9 @@ Where things are (read in this order)
   - :mod:`~minicnn.kernels.numba.im2col`: everything else, patches and one GEMM.
 
 * :mod:`~minicnn.kernels.numba.fusion`: a Conv2D(relu) and the 2x2 max pooling after
-  it as one kernel (``conv2d_relu_max_pool2d_supported/forward/backward``).
+  it as one kernel (``conv2d_relu_max_pool2d_supported/forward/backward``): Winograd's
+  tiles, or for one or three input channels (the chapter's first layers) the direct
+  loops of :mod:`~minicnn.kernels.numba.direct_pool`.
 * :mod:`~minicnn.kernels.numba.pooling`: max and average pooling.
 * :mod:`~minicnn.kernels.numba.blas`: the GEMMs, called single-threaded from inside
   Numba's threads so that one thread pool does all the work (``matmul`` for Dense
