@@ -125,9 +125,21 @@ def run_chapter(workloads: list[str] | None = None, frameworks: list[str] | None
                                                  / keras["time"]["median"])
         ours = by_name.get("minicnn-numba")
         if ours and keras:
-            entry["verdict"] = {
-                "time_ratio": ours["time_ratio_vs_keras"],
-                "target": TARGETS[workload],
-                "met": ours["time_ratio_vs_keras"] <= TARGETS[workload],
-                "peak_rss_ratio": ours.get("peak_rss_mib", 0) / keras.get("peak_rss_mib", 1)}
+            entry["verdict"] = verdict(ours, keras, TARGETS[workload])
     return section
+
+
+def verdict(ours: dict[str, Any], keras: dict[str, Any], target: float) -> dict[str, Any]:
+    """minicnn against Keras on one workload: the ratio of median times, the ratio of the
+    fastest rounds, and whether both are within ``target``.
+
+    Why both: Keras's rounds on a small shared machine are sometimes twice as slow as
+    its others (its 150x150 epoch took 20.3 s in one round and 42.9 s in the next two), so
+    a median of three can flatter minicnn; the fastest round of each framework is the
+    best estimate of what its computation costs.
+    """
+    median = ours["time"]["median"] / keras["time"]["median"]
+    best = ours["time"]["min"] / keras["time"]["min"]
+    return {"time_ratio": median, "best_time_ratio": best, "target": target,
+            "met": median <= target and best <= target,
+            "peak_rss_ratio": ours.get("peak_rss_mib", 0) / keras.get("peak_rss_mib", 1)}
