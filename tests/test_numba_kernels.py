@@ -322,6 +322,7 @@ def test_conv_with_wide_pads_matches_reference(pads):
 CONV_POOL_CASES = [(2, 28, 28, 1, 32, ((0, 0), (0, 0))), (2, 9, 8, 1, 5, ((1, 1), (1, 1))),
                    (1, 7, 10, 1, 17, ((0, 1), (1, 0))), (2, 12, 11, 3, 32, ((0, 0), (0, 0))),
                    (1, 9, 10, 3, 17, ((1, 1), (0, 1))), (2, 13, 13, 32, 64, ((0, 0), (0, 0))),
+                   (2, 10, 12, 16, 16, ((0, 0), (0, 0))),  # Winograd tiles x exactly: no copy
                    (2, 9, 10, 16, 17, ((1, 1), (1, 1))), (1, 12, 9, 16, 16, ((0, 1), (1, 0)))]
 
 
@@ -350,6 +351,17 @@ def test_fused_conv_relu_max_pool_equals_composition(build, case, dtype):
     for name, actual, wanted in zip(("dx", "dkernel", "dbias"), fused, expected):
         assert actual.dtype == dtype, name
         assert_close(actual, wanted, **TOLERANCES[dtype], what=name)
+
+
+def test_winograd_reads_x_itself_when_its_tiles_cover_it_exactly():
+    """Valid padding and an even output: no zero-padded copy, the cache keeps x."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 10, 12, 16)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
+    _, cache = numba_backend.conv2d_relu_max_pool2d_forward(x, kernel, None, ((0, 0), (0, 0)))
+    assert cache.xp is x
+    _, cache = numba_backend.conv2d_relu_max_pool2d_forward(x, kernel, None, ((1, 1), (1, 1)))
+    assert cache.xp.shape == (2, 12, 14, 16) and cache.xp is not x
 
 
 def test_fused_conv_relu_max_pool_declines_other_shapes():
