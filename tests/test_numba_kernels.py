@@ -277,6 +277,30 @@ def test_numba_gemms_both_ways(monkeypatch, inside_numba, rows):
     assert_close(blas.matmul_tn(A, C), A.T @ C, **tolerance, what="A^T @ C")
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("shape", [(20, 6272, 512), (7, 3001, 333), (32, 1030, 129), (1, 15001, 300)],
+                         ids=str)
+def test_thin_products_match_float64(build, shape, dtype):
+    """A Dense layer's forward on a small batch (few rows of a) takes the streaming loop
+    of skinny.py: every row count, a K that is not a multiple of its four-row step, and N
+    not a multiple of its column block."""
+    from minicnn.kernels.numba import skinny
+
+    if not blas.enable():
+        pytest.skip("SciPy's BLAS cannot be made single-threaded here")
+    M, K, N = shape
+    assert M <= skinny.THIN_MAX and M * K * N > blas.SERIAL_MATMUL_MAX_MACS
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    product = blas.matmul_2d(a, b)
+    assert product.dtype == dtype and product.shape == (M, N)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    # K products of unit normals added in order: partial sums of size ~sqrt(K), each
+    # addition off by up to half an ulp of its sum; 4 K eps bounds that with room.
+    assert_close(product, expected, rtol=0, atol=4 * K * np.finfo(dtype).eps, what="a @ b")
+
+
 @pytest.mark.parametrize("x_shape, kernel_shape, strides, wanted", [
     ((2, 28, 28, 1), (3, 3, 1, 32), (1, 1), DirectConvCache),      # MNIST's first layer
     ((2, 13, 13, 32), (3, 3, 32, 64), (1, 1), WinogradConvCache),  # its second

@@ -27,7 +27,8 @@ Where things are (read in this order)
 * :mod:`~minicnn.kernels.numba.pooling`: max and average pooling.
 * :mod:`~minicnn.kernels.numba.blas`: the GEMMs, called single-threaded from inside
   Numba's threads so that one thread pool does all the work (``matmul`` for Dense
-  layers).
+  layers), and :mod:`~minicnn.kernels.numba.skinny`, the streaming loop for a Dense
+  layer's forward on a small batch.
 * :mod:`~minicnn.kernels.numba.threads`: how many threads each call gets (one below a
   size, the pool above), set by the caller right before each compiled loop, and how
   long idle workers spin.

@@ -25,6 +25,7 @@ import os
 import numpy as np
 from numba import njit, prange
 
+from minicnn.kernels.numba import skinny
 from minicnn.kernels.numba.threads import MAX_THREADS, sum_partials, use_threads, worker_share
 
 ENABLED = False
@@ -140,12 +141,28 @@ def matmul_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a @ b
     M, K = a.shape
     N = b.shape[1]
+    thin = _thin_product(a, b)
+    if thin is not None:
+        return thin
     out = np.empty((M, N), dtype=a.dtype)
     if M * K * N <= SERIAL_MATMUL_MAX_MACS or M < MAX_THREADS:
         _serial_matmul(_blas_ready(a), _blas_ready(b), out)
     else:
         threads = use_threads(M * K * N)
         _row_split_matmul(_blas_ready(a), _blas_ready(b), threads, out)
+    return out
+
+
+def _thin_product(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """``a @ b`` by :func:`~minicnn.kernels.numba.skinny.thin_rows` when ``a`` has few rows
+    (a Dense layer's forward on a small batch) and both are C-ordered; else None."""
+    M, K = a.shape
+    N = b.shape[1]
+    if (M > skinny.THIN_MAX or M * K * N <= SERIAL_MATMUL_MAX_MACS
+            or not (a.flags.c_contiguous and b.flags.c_contiguous)):
+        return None
+    out = np.empty((M, N), dtype=a.dtype)
+    skinny.thin_rows(a, b, use_threads(M * K * N), out)
     return out
 
 
