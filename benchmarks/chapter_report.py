@@ -162,9 +162,9 @@ CLOSING_NOTE = (
     "transforms, overlap-added) was tried and did not pay. The Dense 6272 -> 512 layer's "
     "products with 20 rows run far below the SGEMM rate in SciPy's single-threaded BLAS "
     "(NumPy's threaded BLAS is faster alone, but its spinning threads slow the step).",
-    "VGG16's blocks 1 and 2 (64 and 128 channels) run well below blocks 3 to 5 in "
-    "GEMM-equivalent FLOP/s: with so few channels the larger tiles' transforms weigh "
-    "heavily against their GEMMs.",
+    "VGG16's block 1 and the first layer of block 2 (64 channels in) run below blocks 3 "
+    "and 4 in GEMM-equivalent FLOP/s: with so few channels the tiles' transforms weigh "
+    "more against their GEMMs.",
 )
 """The closing note of the chapter section: what guided the work and what is left (words
 only; the numbers are the tables')."""
