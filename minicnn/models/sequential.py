@@ -187,16 +187,16 @@ class Sequential(LayerContainer, GeneratorMethods):
         (fine-tuning VGG16 with blocks 1-4 frozen then holds no activations or padded
         copies of those blocks); a backward asking for the input gradient would fail.
         """
-        self._steps = self.plan_steps(x.shape, training)
+        self._steps = steps = self.plan_steps(x.shape, training)
         stateless = 0
         if frozen_prefix_keeps_no_state:
-            stateless = self.first_trainable_step(self._steps) or 0
-        for index, step in enumerate(self._steps):
-            if index < stateless:
-                with _keeping_no_state(step.layers):
-                    x = step.forward(x, training)
-            else:
+            stateless = self.first_trainable_step(steps) or 0
+        frozen_prefix = tuple(layer for step in steps[:stateless] for layer in step.layers)
+        with _keeping_no_state(frozen_prefix):
+            for step in steps[:stateless]:
                 x = step.forward(x, training)
+        for step in steps[stateless:]:
+            x = step.forward(x, training)
         return x
 
     def first_trainable_step(self, steps: list[Step]) -> int | None:
@@ -389,7 +389,6 @@ class Sequential(LayerContainer, GeneratorMethods):
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self.layers)}>"
-
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from minicnn.kernels.numba.pooling import first_maximum
 from minicnn.kernels.numba.threads import parallel_loop, sum_partials, worker_share
 
 CHANNELS = (1, 3)
@@ -72,20 +73,6 @@ def _window(a, taps, f):
 
 
 @njit(inline='always')
-def _first_maximum(v0, v1, v2, v3):
-    """``(maximum, position)``: the first maximum in row-major order wins ties, as the
-    pooling kernels pick it."""
-    best, at = v0, 0
-    if v1 > best:
-        best, at = v1, 1
-    if v2 > best:
-        best, at = v2, 2
-    if v3 > best:
-        best, at = v3, 3
-    return best, at
-
-
-@njit(inline='always')
 def _add_window_gradient(acc, k, a, b0, b1, b2, b3, f):
     """``acc[k + t, f] += sum_m a[sub-patch m, tap t] * b_m``: one channel's nine taps."""
     acc[k, f] += a[0] * b0 + a[1] * b1 + a[4] * b2 + a[5] * b3
@@ -117,7 +104,7 @@ def _forward_row(xp, taps, bias, task, y, winner):
             a = _patch_4x4(xp, n, 2 * i, 2 * j, 0)
             for f in range(F):
                 v0, v1, v2, v3 = _window(a, t0, f)
-                best, at = _first_maximum(v0 + bias[f], v1 + bias[f], v2 + bias[f],
+                best, at = first_maximum(v0 + bias[f], v1 + bias[f], v2 + bias[f],
                                           v3 + bias[f])
                 out[f] = best if best > 0.0 else 0.0
                 won[f] = at
@@ -130,7 +117,7 @@ def _forward_row(xp, taps, bias, task, y, winner):
                 r0, r1, r2, r3 = _window(r, t0, f)
                 g0, g1, g2, g3 = _window(g, t1, f)
                 b0, b1, b2, b3 = _window(b, t2, f)
-                best, at = _first_maximum(r0 + g0 + b0 + bias[f], r1 + g1 + b1 + bias[f],
+                best, at = first_maximum(r0 + g0 + b0 + bias[f], r1 + g1 + b1 + bias[f],
                                           r2 + g2 + b2 + bias[f], r3 + g3 + b3 + bias[f])
                 out[f] = best if best > 0.0 else 0.0
                 won[f] = at

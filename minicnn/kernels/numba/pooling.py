@@ -56,6 +56,20 @@ def _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner):
                 where[c] = offset if better else where[c]
 
 
+@njit(inline='always')
+def first_maximum(v0, v1, v2, v3):
+    """``(maximum, position)`` of a 2x2 window's values in row-major order: the first
+    maximum wins ties (TensorFlow's rule); the fused kernels pick winners with it too."""
+    best, at = v0, 0
+    if v1 > best:
+        best, at = v1, 1
+    if v2 > best:
+        best, at = v2, 2
+    if v3 > best:
+        best, at = v3, 3
+    return best, at
+
+
 @njit(cache=True)
 def _max_pool_forward_row(x, KH, KW, SH, SW, top, left, task, y, winner):
     """:func:`max_pool_forward` for output row ``task = n*OH + i``."""
@@ -76,19 +90,7 @@ def _max_pool_forward_row(x, KH, KW, SH, SW, top, left, task, y, winner):
                 v1 = upper[2 * j + 1, c]
                 v2 = lower[2 * j, c]
                 v3 = lower[2 * j + 1, c]
-                best = v0
-                where = 0
-                if v1 > best:
-                    best = v1
-                    where = 1
-                if v2 > best:
-                    best = v2
-                    where = 2
-                if v3 > best:
-                    best = v3
-                    where = 3
-                best_row[j, c] = best
-                where_row[j, c] = where
+                best_row[j, c], where_row[j, c] = first_maximum(v0, v1, v2, v3)
     for j in range(j_fast, OW):
         _max_window(x, KH, KW, SH, SW, top, left, n, i, j, y, winner)
 

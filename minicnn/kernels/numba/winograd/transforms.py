@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from minicnn.kernels.numba.pooling import first_maximum
+
 BT = np.array([[1, 0, -1, 0],
                [0, 1, 1, 0],
                [0, -1, 1, 0],
@@ -209,16 +211,7 @@ def output_pool_row(M, tiles_h, tiles_w, bias, task, first, y, winner):
         for f in range(F):
             v0, v1 = _at2(E[0, f], E[1, f], E[2, f], E[3, f])
             v2, v3 = _at2(E[4, f], E[5, f], E[6, f], E[7, f])
-            best, at = v0 + bias[f], 0
-            v = v1 + bias[f]
-            if v > best:
-                best, at = v, 1
-            v = v2 + bias[f]
-            if v > best:
-                best, at = v, 2
-            v = v3 + bias[f]
-            if v > best:
-                best, at = v, 3
+            best, at = first_maximum(v0 + bias[f], v1 + bias[f], v2 + bias[f], v3 + bias[f])
             out[f] = best if best > 0.0 else 0.0
             won[f] = at
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from minicnn.kernels.numba.winograd.wide4 import store_tile_row
+
 _TWO = np.float32(2.0)
 _THREE = np.float32(3.0)
 _FOUR = np.float32(4.0)
@@ -100,16 +102,7 @@ def output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y, E):
                 R[0, f] = y0 + bias[f]
                 R[1, f] = y1 + bias[f]
                 R[2, f] = y2 + bias[f]
-            for j in range(min(3, OW - q)):
-                out = y[image, p + i, q + j]
-                values = R[j]
-                if relu:
-                    for f in range(F):
-                        v = values[f]
-                        out[f] = v if v > 0.0 else 0.0
-                else:
-                    for f in range(F):
-                        out[f] = values[f]
+            store_tile_row(R, y, image, p + i, q, min(3, OW - q), relu)
 
 
 @njit(cache=True)

@@ -93,6 +93,23 @@ def input_transform_row(xp, tiles_h, tiles_w, task, first, V, E):
                 V[b + 5, t, c] = v5
 
 
+@njit(inline="always")
+def store_tile_row(R, y, image, row, q, width, relu):
+    """One output row of a tile, ``R[j]`` (bias added) for the ``width`` outputs inside
+    ``y``, into ``y[image, row, q + j]``, through a ReLU when ``relu`` (F(3x3) uses it too)."""
+    F = y.shape[3]
+    for j in range(width):
+        out = y[image, row, q + j]
+        values = R[j]
+        if relu:
+            for f in range(F):
+                v = values[f]
+                out[f] = v if v > 0.0 else 0.0
+        else:
+            for f in range(F):
+                out[f] = values[f]
+
+
 @njit(cache=True)
 def output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y, E):
     """Outputs ``A^T M_t A`` (+ bias, then ReLU if ``relu``) of tile row ``task`` into ``y``;
@@ -121,16 +138,7 @@ def output_transform_row(M, tiles_h, tiles_w, bias, relu, task, first, y, E):
                 R[1, f] = y1 + bias[f]
                 R[2, f] = y2 + bias[f]
                 R[3, f] = y3 + bias[f]
-            for j in range(min(4, OW - q)):
-                out = y[image, p + i, q + j]
-                values = R[j]
-                if relu:
-                    for f in range(F):
-                        v = values[f]
-                        out[f] = v if v > 0.0 else 0.0
-                else:
-                    for f in range(F):
-                        out[f] = values[f]
+            store_tile_row(R, y, image, p + i, q, min(4, OW - q), relu)
 
 
 @njit(cache=True)
