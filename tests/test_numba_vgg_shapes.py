@@ -164,3 +164,58 @@ def test_tile_size_and_fusion_choices():
     assert conv.use_wide_winograd(64, 128) and conv.use_wide_winograd(512, 512)
     # Followed by a pooling, mid-sized layers stay fused (F(2x2) tiles are its windows).
     assert fused(64, 128) and fused(128, 128) and not fused(128, 256) and not fused(512, 512)
+
+
+# VGG16's 3x3 layers at 150x150 that take F(3x3) or F(4x4): (output side, C, F, tile
+# side m).
+VGG16_WIDE_LAYERS = [(75, 64, 128, 4),
+                        (37, 128, 256, 4), (37, 256, 256, 4), (18, 256, 512, 3),
+                        (18, 512, 512, 3), (9, 512, 512, 3)]
+
+
+@pytest.mark.parametrize("layer", VGG16_WIDE_LAYERS, ids=str)
+def test_blocks_stay_within_blas_small_matrix_kernels_where_a_row_of_tiles_fits(layer):
+    """Each block's ``(tiles, C) @ (C, F)`` GEMMs stay within the small-matrix kernels'
+    limit wherever one row of tiles (and at least eight tiles) does; layers with 512
+    filters, where it cannot, take blocks big enough to repay BLAS's packing."""
+    from minicnn.kernels.numba import blas
+
+    side, C, F, m = layer
+    tiles_w = wide.tiles(side, m)
+    rows = wide._block_rows(tiles_w, C, F, m + 2, 4)
+    macs = rows * tiles_w * C * F
+    if blas.small_product_rows(C, F) >= max(tiles_w, wide.MIN_SMALL_BLOCK_TILES):
+        assert macs <= blas.SMALL_PRODUCT_MACS < macs + tiles_w * C * F
+    else:
+        assert F == 512 and (rows + 1) * tiles_w > wide.MIN_BLOCK_TILES
+
+
+@pytest.mark.parametrize("rows_per_block", [1, 3, 10_000])
+@pytest.mark.parametrize("m", [2, *wide.TILE_SIZES])
+def test_any_block_size_gives_the_same_convolution_and_gradients(monkeypatch, m,
+                                                                 rows_per_block):
+    """Blocks of one row of tiles, of three (the last one short) or of everything give
+    the reference loops' results in float64, forward and backward, on both threads."""
+    from minicnn.kernels.numba import winograd
+    from minicnn.kernels.numba.winograd import conv as winograd_conv
+
+    monkeypatch.setattr(threads, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(wide, "_block_rows", lambda *args: rows_per_block)
+    monkeypatch.setattr(winograd_conv, "block_rows", lambda *args: rows_per_block)
+    rng = np.random.default_rng(7)
+    pads = ((1, 1), (1, 1))
+    x, kernel, bias = (rng.standard_normal((3, 13, 10, 4)), rng.standard_normal((3, 3, 4, 5)),
+                       rng.standard_normal(5))
+    if m == 2:
+        y, cache = winograd.forward(x, kernel, bias, True, pads, True)
+        backward = winograd.backward
+    else:
+        y, cache = wide.forward(x, kernel, bias, True, pads, True, m)
+        backward = wide.backward
+    z, expected_cache = reference.conv2d_forward(x, kernel, bias, (1, 1), pads)
+    assert_close(y, np.maximum(z, 0), **FLOAT64_EXACT, what="y")
+    dy = rng.standard_normal(y.shape)
+    expected = reference.conv2d_backward(dy * (z > 0), expected_cache)
+    for name, actual, wanted in zip(("dx", "dkernel", "dbias"), backward(dy, cache, True),
+                                    expected):
+        assert_close(actual, wanted, **FLOAT64_EXACT, what=name)

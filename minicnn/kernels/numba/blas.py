@@ -83,6 +83,24 @@ def enable() -> bool:
     return ENABLED
 
 
+SMALL_PRODUCT_MACS = 100 ** 3
+"""The largest product, in multiply-adds ``rows * inner * columns``, that OpenBLAS hands
+to its small-matrix kernels (its SkylakeX kernels, which SciPy's wheels run on AVX-512
+machines, from OpenBLAS 0.3.17 on; a ``a^T b`` product is taken only with fewer than
+1,200 outputs).  Those kernels read the operands where they lie.  A larger product is
+first copied into packed panels, a cost that only many rows repay: single-threaded, a
+``(16, 256) @ (256, 256)`` product runs at about a third of the speed of a
+``(10, 256) @ (256, 256)`` one, and a ``(64, 128) @ (128, 128)`` one slower than a
+``(48, 128) @ (128, 128)`` one (``benchmarks/RESULTS.md``).  The Winograd loops size
+their blocks of tiles by it (:func:`small_product_rows`)."""
+
+
+def small_product_rows(inner: int, columns: int) -> int:
+    """The most rows of a ``(rows, inner) @ (inner, columns)`` product within
+    :data:`SMALL_PRODUCT_MACS` (0 when not even one row is)."""
+    return SMALL_PRODUCT_MACS // (inner * columns)
+
+
 # Products up to this many multiply-adds run on the calling thread: waking Numba's
 # sleeping threads costs more than splitting so small a product saves.
 SERIAL_MATMUL_MAX_MACS = 1 << 22

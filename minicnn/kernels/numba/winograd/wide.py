@@ -17,9 +17,13 @@ input's ``B^T d B`` tiles give ``dU`` (then ``dw = G^T dU G``), and read whole i
 padded input of dx's full convolution by the kernel turned 180 degrees, which is this
 forward again.
 
-Blocks are sized for the GEMMs, not for L2: with 128 or more channels the transformed
-kernel ``U`` (``n*n*C*F`` values) is far larger than the cache, and a GEMM loads all of
-its ``U[xi]`` for each block, so a block holds at least :data:`MIN_BLOCK_TILES` tiles.
+Blocks are sized for the GEMMs.  Where whole rows of tiles fit, a block holds as many
+as keep its GEMMs on BLAS's small-matrix kernels (:func:`small_block_rows`: VGG16's 64
+to 256 channel layers), which read ``U[xi]`` where it lies.  Past that (512 channels), a GEMM
+packs its ``U[xi]`` (``C*F`` values, far larger than the cache) for each block, so a
+block holds at least :data:`MIN_BLOCK_TILES` tiles to repay it.  The kernel gradient's
+``V^T dM`` has the block's tiles as its inner dimension, short blocks are slow there,
+so it takes small blocks only from :data:`MIN_GRADIENT_SMALL_TILES` tiles.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from numba import prange
 from minicnn.kernels.geometry import Pads
 from minicnn.kernels.numba.threads import parallel_loop, sum_partials, use_threads, worker_share
 from minicnn.kernels.numba.winograd import wide3, wide4
+from minicnn.kernels.numba import blas
 from minicnn.kernels.numba.winograd.blocked import pad_gradient, pad_input
 from minicnn.kernels.numba.winograd.wide_transforms import (gradient_transform_row,
                                                             input_transform_row,
@@ -47,10 +52,19 @@ WRITTEN_OUT = True
 them through the generic loops (a compile-time constant of the loops)."""
 
 MIN_BLOCK_TILES = 256
-"""Tiles per block at least (see the module docstring)."""
+"""Tiles per block at least, where the GEMMs are too large for BLAS's small-matrix
+kernels (see the module docstring)."""
 
 BLOCK_BYTES = 1 << 20
 """...or about this many bytes of transformed tiles, when that is more tiles."""
+
+MIN_SMALL_BLOCK_TILES = 8
+"""Blocks within the small-matrix kernels hold at least this many tiles: fewer rows
+multiply too little per element of ``U[xi]`` they read."""
+
+MIN_GRADIENT_SMALL_TILES = 48
+"""The kernel gradient takes blocks within the small-matrix kernels only from this many
+tiles (its inner dimension)."""
 
 
 def tiles(length: int, m: int) -> int:
@@ -65,7 +79,25 @@ def tile_size(OH: int, OW: int) -> int:
     return min(TILE_SIZES, key=lambda m: (tiles(OH, m) * tiles(OW, m) * (m + 2) ** 2, m))
 
 
-def _block_rows(tiles_w: int, C: int, F: int, n: int, itemsize: int) -> int:
+def small_block_rows(tiles_w: int, C: int, F: int, min_tiles: int) -> int:
+    """Rows of tiles per block that keep each ``(tiles, C) @ (C, F)`` GEMM on BLAS's
+    small-matrix kernels (:func:`~minicnn.kernels.numba.blas.small_product_rows`): as
+    many as fit, or 0 when fewer than one row of ``tiles_w`` tiles or ``min_tiles`` do.
+
+    Where they fit, such blocks win twice: the GEMMs skip BLAS's packing copies, and the
+    block's transformed tiles are small enough to stay in L2 between the transforms and
+    the GEMMs.  (F(2x2)'s blocks, sized for L2, are within them already.)
+    """
+    tiles = blas.small_product_rows(C, F)
+    return tiles // tiles_w if tiles >= max(tiles_w, min_tiles) else 0
+
+
+def _block_rows(tiles_w: int, C: int, F: int, n: int, itemsize: int,
+                min_small_tiles: int = MIN_SMALL_BLOCK_TILES) -> int:
+    """Rows of tiles per block (see the module docstring) for ``n x n``-cell tiles."""
+    small = small_block_rows(tiles_w, C, F, min_small_tiles)
+    if small:
+        return small
     count = max(MIN_BLOCK_TILES, BLOCK_BYTES // (n * n * (C + F) * itemsize))
     return max(1, count // tiles_w)
 
@@ -230,7 +262,9 @@ def backward(dy: np.ndarray, cache: WideWinogradConvCache, need_input_grad: bool
     threads = use_threads(N * tiles_h * tiles_w * m * m * F * C)
     dU_parts = np.empty((threads, (m + 2) ** 2, C, F), dtype=dtype)
     blocked_kernel_gradient(xp, gp, BT.astype(dtype), AT.astype(dtype), g_top, g_left,
-                            tiles_h, tiles_w, _block_rows(tiles_w, C, F, m + 2, dtype.itemsize),
+                            tiles_h, tiles_w,
+                            _block_rows(tiles_w, C, F, m + 2, dtype.itemsize,
+                                        MIN_GRADIENT_SMALL_TILES),
                             threads, dU_parts)
     dkernel = kernel_gradient_transform(sum_partials(dU_parts), m)
 
