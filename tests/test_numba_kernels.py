@@ -34,6 +34,7 @@ from minicnn.kernels.numba import blas, conv, threads  # noqa: E402
 from minicnn.kernels.numba.direct import DirectConvCache  # noqa: E402
 from minicnn.kernels.numba.im2col import Im2colConvCache  # noqa: E402
 from minicnn.kernels.numba.winograd import WinogradConvCache  # noqa: E402
+from minicnn.kernels.numba.winograd.wide import WideWinogradConvCache  # noqa: E402
 
 TOLERANCES = {np.float64: FLOAT64_EXACT, np.float32: FLOAT32_ROUNDOFF}
 
@@ -377,15 +378,18 @@ def test_fused_conv_relu_max_pool_equals_composition(build, case, dtype):
         assert_close(actual, wanted, **TOLERANCES[dtype], what=name)
 
 
-def test_winograd_reads_x_itself_when_its_tiles_cover_it_exactly():
-    """Valid padding and an even output: no zero-padded copy, the cache keeps x."""
+def test_winograd_keeps_x_itself_and_never_a_padded_copy():
+    """Valid or 'same' padding, F(2x2) or larger tiles: the tiles are read from x."""
     rng = np.random.default_rng(12)
     x = rng.standard_normal((2, 10, 12, 16)).astype(np.float32)
     kernel = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
-    _, cache = numba_backend.conv2d_relu_max_pool2d_forward(x, kernel, None, ((0, 0), (0, 0)))
-    assert cache.xp is x
-    _, cache = numba_backend.conv2d_relu_max_pool2d_forward(x, kernel, None, ((1, 1), (1, 1)))
-    assert cache.xp.shape == (2, 12, 14, 16) and cache.xp is not x
+    for pads in (((0, 0), (0, 0)), ((1, 1), (1, 1))):
+        _, cache = numba_backend.conv2d_relu_max_pool2d_forward(x, kernel, None, pads)
+        assert cache.x is x
+    wide_kernel = rng.standard_normal((3, 3, 64, 64)).astype(np.float32)
+    x = rng.standard_normal((1, 9, 9, 64)).astype(np.float32)
+    _, cache = numba_backend.conv2d_forward(x, wide_kernel, None, (1, 1), ((1, 1), (1, 1)))
+    assert isinstance(cache, WideWinogradConvCache) and cache.x is x
 
 
 def test_fused_conv_relu_max_pool_declines_other_shapes():
@@ -437,7 +441,7 @@ def test_winograd_row_transforms_equal_their_matrices():
     BT, AT = f2.BT, f2.AT
     d = rng.standard_normal((1, 4, 4, 3))                     # one 4x4 input tile, 3 channels
     V = np.empty((16, 1, 3))
-    f2.input_transform_row(d, 1, 1, 0, 0, V)
+    f2.input_transform_row(d, 0, 0, 1, 1, 0, 0, V)
     expected = np.einsum("ij,jkc,lk->ilc", BT, d[0], BT).reshape(16, 3)
     assert_close(V[:, 0], expected, **FLOAT64_EXACT, what="B^T d B")
 

@@ -129,7 +129,9 @@ def test_written_out_transforms_equal_the_generic_loops(m):
     AT, _, BT = wide.matrices(m)
     n = m + 2
     N, tiles_h, tiles_w, C = 2, 2, 3, 5
-    xp = rng.standard_normal((N, tiles_h * m + 2, tiles_w * m + 2, C))
+    # Read as if padded by one row and two columns: tiles cross every edge.
+    x = rng.standard_normal((N, tiles_h * m, tiles_w * m - 1, C))
+    gp = rng.standard_normal((N, tiles_h * m + 2, tiles_w * m + 2, C))
     count = N * tiles_h * tiles_w
     V1, V2 = np.zeros((n * n, count, C)), np.zeros((n * n, count, C))
     E = np.empty((n * n, C))
@@ -138,12 +140,12 @@ def test_written_out_transforms_equal_the_generic_loops(m):
     dM1, dM2 = np.zeros((n * n, count, C)), np.zeros((n * n, count, C))
     bias = rng.standard_normal(C)
     for task in range(N * tiles_h):
-        generic.input_transform_row(xp, BT, m, tiles_h, tiles_w, task, 0, V1, E)
-        written.input_transform_row(xp, tiles_h, tiles_w, task, 0, V2, E)
+        generic.input_transform_row(x, 1, 2, BT, m, tiles_h, tiles_w, task, 0, V1, E)
+        written.input_transform_row(x, 1, 2, tiles_h, tiles_w, task, 0, V2, E)
         generic.output_transform_row(M, AT, tiles_h, tiles_w, bias, True, task, 0, y1, E)
         written.output_transform_row(M, tiles_h, tiles_w, bias, True, task, 0, y2, E)
-        generic.gradient_transform_row(xp, AT, 1, 2, tiles_h, tiles_w, task, 0, dM1, E)
-        written.gradient_transform_row(xp, 1, 2, tiles_h, tiles_w, task, 0, dM2, E)
+        generic.gradient_transform_row(gp, AT, 1, 2, tiles_h, tiles_w, task, 0, dM1, E)
+        written.gradient_transform_row(gp, 1, 2, tiles_h, tiles_w, task, 0, dM2, E)
     for name, actual, wanted in (("V", V2, V1), ("y", y2, y1), ("dM", dM2, dM1)):
         assert_close(actual, wanted, **FLOAT64_EXACT, what=name)
 

@@ -15,9 +15,9 @@ that fits, and raises the trim threshold to :data:`TRIM_THRESHOLD_BYTES`, so fre
 memory at the heap's top is not handed back at once either.  (Raising the mmap
 threshold instead, as an earlier version did, stops at glibc's maximum of 32 MiB: past
 28x28 many arrays are larger, VGG16's first block at 150x150, batch 20, has 115 MB
-activations and a 118 MB padded copy, and each was mapped fresh, a page fault per page
-or a huge page the kernel must first find and zero, which on a machine with fragmented
-memory stalled a 10 ms copy for as long as a whole convolution.)
+activations (and then had a 118 MB padded copy), and each was mapped fresh, a page
+fault per page or a huge page the kernel must first find and zero, which on a machine
+with fragmented memory stalled a 10 ms copy for as long as a whole convolution.)
 
 The cost: up to :data:`TRIM_THRESHOLD_BYTES` of freed memory stays mapped to the
 process between steps, and a heap freed in its middle keeps its pages until they are

@@ -25,9 +25,11 @@ after a fused ReLU):
 Three modules, read in this order:
 
 * :mod:`~minicnn.kernels.numba.winograd.transforms`: the matrices, the kernel
-  transforms, and the compiled transforms of one row of tiles.  Inputs (and output
-  gradients) are zero-padded to whole tiles first, so those loops never test a border;
-  the output transform writes only the outputs that exist.
+  transforms, and the compiled transforms of one row of tiles.  Input tiles are read
+  from ``x`` itself as if it were zero-padded (only a tile that crosses an edge is
+  copied first, with its zeros: :mod:`~minicnn.kernels.numba.winograd.patches`); output
+  gradients are zero-padded to whole tiles (backward needs them masked anyway); the
+  output transform writes only the outputs that exist.
 * :mod:`~minicnn.kernels.numba.winograd.blocked`: the parallel loops, which work
   through the tiles a block at a time so that the transformed tiles never leave the
   core's cache (written out whole, they cost more to move than to multiply).

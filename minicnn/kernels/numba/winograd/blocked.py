@@ -59,26 +59,26 @@ def _block(first_row, stop, rows_per_block, tiles_w):
 
 
 @parallel_loop
-def blocked_forward(xp, U, bias, relu, pooled, tiles_h, tiles_w, rows_per_block, threads, y,
-                    winner):
+def blocked_forward(x, top, left, U, bias, relu, pooled, tiles_h, tiles_w, rows_per_block,
+                    threads, y, winner):
     """``y = A^T [(B^T d B) @ U] A`` (+ bias, ReLU if ``relu``), block by block.
 
-    ``xp`` ``(N, >= tiles_h*2 + 2, >= tiles_w*2 + 2, C)`` zero-padded input; ``U``
-    ``(16, C, F)``; ``y`` ``(N, OH, OW, F)``.  Each of ``threads`` workers takes a
-    contiguous share of the ``N*tiles_h`` rows of tiles.  With ``pooled``, each tile's
-    four outputs are max-pooled after the ReLU instead: ``y`` and ``winner`` are
-    ``(N, tiles_h, tiles_w, F)`` (see ``output_pool_row``).
+    ``x`` ``(N, H, W, C)``, read as if zero-padded by ``top`` rows and ``left`` columns
+    (and to whole tiles); ``U`` ``(16, C, F)``; ``y`` ``(N, OH, OW, F)``.  Each of
+    ``threads`` workers takes a contiguous share of the ``N*tiles_h`` rows of tiles.
+    With ``pooled``, each tile's four outputs are max-pooled after the ReLU instead:
+    ``y`` and ``winner`` are ``(N, tiles_h, tiles_w, F)`` (see ``output_pool_row``).
     """
     _, C, F = U.shape
     block = rows_per_block * tiles_w
     for worker in prange(threads):
-        V = np.empty((16, block, C), dtype=xp.dtype)
-        M = np.empty((16, block, F), dtype=xp.dtype)
-        start, stop = worker_share(worker, threads, xp.shape[0] * tiles_h)
+        V = np.empty((16, block, C), dtype=x.dtype)
+        M = np.empty((16, block, F), dtype=x.dtype)
+        start, stop = worker_share(worker, threads, x.shape[0] * tiles_h)
         for first_row in range(start, stop, rows_per_block):
             last_row, first, count = _block(first_row, stop, rows_per_block, tiles_w)
             for task in range(first_row, last_row):
-                transforms.input_transform_row(xp, tiles_h, tiles_w, task, first, V)
+                transforms.input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V)
             for xi in range(16):
                 np.dot(V[xi, :count], U[xi], M[xi, :count])
             for task in range(first_row, last_row):
@@ -90,61 +90,33 @@ def blocked_forward(xp, U, bias, relu, pooled, tiles_h, tiles_w, rows_per_block,
 
 
 @parallel_loop
-def blocked_kernel_gradient(xp, gp, top, left, tiles_h, tiles_w, rows_per_block, threads,
-                            dU_parts):
+def blocked_kernel_gradient(x, pad_top, pad_left, gp, top, left, tiles_h, tiles_w,
+                            rows_per_block, threads, dU_parts):
     """``dU_parts[w] = sum over worker w's tiles of V^T dM``, block by block.
 
-    ``xp`` as in :func:`blocked_forward`; the output gradient starts at row ``top``,
+    ``x`` read as if zero-padded by ``pad_top`` rows and ``pad_left`` columns, as in
+    :func:`blocked_forward`; the output gradient starts at row ``top``,
     column ``left`` of ``gp`` and is zero beyond its edge; ``dU_parts``
     ``(threads, 16, C, F)`` (summed by the caller).
     """
     _, _, C, F = dU_parts.shape
     block = rows_per_block * tiles_w
     for worker in prange(threads):
-        V = np.empty((16, block, C), dtype=xp.dtype)
-        dM = np.empty((16, block, F), dtype=xp.dtype)
-        product = np.empty((C, F), dtype=xp.dtype)
+        V = np.empty((16, block, C), dtype=x.dtype)
+        dM = np.empty((16, block, F), dtype=x.dtype)
+        product = np.empty((C, F), dtype=x.dtype)
         dU = dU_parts[worker]
         dU[:] = 0.0
-        start, stop = worker_share(worker, threads, xp.shape[0] * tiles_h)
+        start, stop = worker_share(worker, threads, x.shape[0] * tiles_h)
         for first_row in range(start, stop, rows_per_block):
             last_row, first, count = _block(first_row, stop, rows_per_block, tiles_w)
             for task in range(first_row, last_row):
-                transforms.input_transform_row(xp, tiles_h, tiles_w, task, first, V)
+                transforms.input_transform_row(x, pad_top, pad_left, tiles_h, tiles_w, task,
+                                               first, V)
                 transforms.gradient_transform_row(gp, top, left, tiles_h, tiles_w, task, first, dM)
             for xi in range(16):
                 np.dot(V[xi, :count].T, dM[xi, :count], product)
                 dU[xi] += product
-
-
-# --------------------------------------------------------------------------------------
-# The input, zero-padded to whole tiles
-# --------------------------------------------------------------------------------------
-
-@parallel_loop
-def pad_input(x, top, left, xp):
-    """``xp[:, top:top+H, left:left+W] = x``, zeros elsewhere, in parallel over rows.
-
-    Why not ``np.zeros`` and a slice assignment: for VGG16's first blocks ``xp`` is
-    about a hundred megabytes a batch, and NumPy's two passes over it run on one core
-    while the convolution after them runs on all.
-    """
-    N, H, W, C = x.shape
-    HP, WP = xp.shape[1], xp.shape[2]
-    for task in prange(N * HP):
-        n = task // HP
-        p = task - n * HP
-        i = p - top
-        for q in range(WP):
-            out = xp[n, p, q]
-            j = q - left
-            if i < 0 or i >= H or j < 0 or j >= W:
-                for c in range(C):
-                    out[c] = 0.0
-            else:
-                source = x[n, i, j]
-                for c in range(C):
-                    out[c] = source[c]
 
 
 # --------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The Winograd convolution around the blocked loops: padding to whole tiles, threads, caches.
+"""The Winograd convolution around the blocked loops: output sizes, threads, caches.
 
-Forward pads ``x`` to whole tiles, transforms the kernel once and runs
-:func:`~minicnn.kernels.numba.winograd.blocked.blocked_forward`.  Backward places the
-output gradient ``g`` in a zero buffer ``gp`` at ``(2 - top, 2 - left)``; read from
-there it gives the gradient tiles of the kernel gradient, and read whole it is the
+Forward transforms the kernel once and runs
+:func:`~minicnn.kernels.numba.winograd.blocked.blocked_forward`, which reads ``x`` as if
+zero-padded (:mod:`~minicnn.kernels.numba.winograd.patches`: no padded copy).  Backward
+places the output gradient ``g`` in a zero buffer ``gp`` at ``(2 - top, 2 - left)``;
+read from there it gives the gradient tiles of the kernel gradient, and read whole it is the
 padded input of dx's full convolution (by the kernel turned 180 degrees, channel axes
 swapped), which is the forward algorithm again.
 """
@@ -18,7 +19,7 @@ from minicnn.kernels.geometry import Pads
 from minicnn.kernels.numba.threads import sum_partials, use_threads
 from minicnn.kernels.numba.winograd.blocked import (block_rows, blocked_forward,
                                                     blocked_kernel_gradient, pad_gradient,
-                                                    pad_input, pad_pooled_gradient)
+                                                    pad_pooled_gradient)
 from minicnn.kernels.numba.winograd.transforms import (TILE, kernel_gradient_transform,
                                                        kernel_transform, tiles_along)
 
@@ -26,9 +27,8 @@ from minicnn.kernels.numba.winograd.transforms import (TILE, kernel_gradient_tra
 class WinogradConvCache(NamedTuple):
     """What :func:`backward` needs from :func:`forward`."""
 
-    xp: np.ndarray
-    """``x`` zero-padded to whole tiles: ``(N, tiles_h*2 + 2, tiles_w*2 + 2, C)``, ``x`` at
-    ``(top, left)``; ``x`` itself when that is its own shape (valid padding, even output)."""
+    x: np.ndarray
+    """The input ``(N, H, W, C)`` (read as if zero-padded, never copied)."""
     kernel: np.ndarray
     """``(3, 3, C, F)``."""
     x_shape: tuple[int, int, int, int]
@@ -45,7 +45,7 @@ class WinogradConvCache(NamedTuple):
 class WinogradConvPoolCache(NamedTuple):
     """What :func:`backward_relu_max_pool` needs from :func:`forward_relu_max_pool`."""
 
-    xp: np.ndarray
+    x: np.ndarray
     """As in :class:`WinogradConvCache`."""
     kernel: np.ndarray
     """``(3, 3, C, F)``."""
@@ -64,21 +64,10 @@ class WinogradConvPoolCache(NamedTuple):
 _NO_WINNER = np.zeros((1, 1, 1, 1), dtype=np.int8)
 
 
-def _padded_input(x: np.ndarray, pads: Pads) -> tuple[np.ndarray, int, int]:
-    """``(xp, OH, OW)``: ``x`` zero-padded to whole tiles of the output, and that output's size."""
-    N, H, W, C = x.shape
+def _output_size(x: np.ndarray, pads: Pads) -> tuple[int, int]:
+    """``(OH, OW)`` of a 3x3, stride-1 convolution of ``x`` with ``pads``."""
     (top, bottom), (left, right) = pads
-    OH = H + top + bottom - 2
-    OW = W + left + right - 2
-    # tiles*2 + 2 >= OH + 2 = H + top + bottom: the padded input holds all of x.
-    shape = (N, tiles_along(OH) * TILE + 2, tiles_along(OW) * TILE + 2, C)
-    if shape == x.shape and top == left == 0:
-        # Valid padding and an even output: the tiles cover x exactly, no copy needed.
-        return x, OH, OW
-    xp = np.empty(shape, dtype=x.dtype)
-    use_threads(xp.size)
-    pad_input(x, top, left, xp)
-    return xp, OH, OW
+    return x.shape[1] + top + bottom - 2, x.shape[2] + left + right - 2
 
 
 def forward(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray, has_bias: bool,
@@ -95,13 +84,15 @@ def forward(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray, has_bias
         ``y`` ``(N, OH, OW, F)`` with ``OH = H + top + bottom - 2``, and the cache.
     """
     C, F = kernel.shape[2], kernel.shape[3]
-    xp, OH, OW = _padded_input(x, pads)
+    (top, _), (left, _) = pads
+    OH, OW = _output_size(x, pads)
     tiles_h, tiles_w = tiles_along(OH), tiles_along(OW)
     y = np.empty((x.shape[0], OH, OW, F), dtype=x.dtype)
     threads = use_threads(y.size * C)
-    blocked_forward(xp, kernel_transform(kernel), bias_vector, relu, False, tiles_h, tiles_w,
-                    block_rows(tiles_w, C, F, x.dtype.itemsize), threads, y, _NO_WINNER)
-    return y, WinogradConvCache(xp, kernel, x.shape, pads, has_bias, relu, y)
+    blocked_forward(x, top, left, kernel_transform(kernel), bias_vector, relu, False, tiles_h,
+                    tiles_w, block_rows(tiles_w, C, F, x.dtype.itemsize), threads, y,
+                    _NO_WINNER)
+    return y, WinogradConvCache(x, kernel, x.shape, pads, has_bias, relu, y)
 
 
 def forward_relu_max_pool(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray,
@@ -114,14 +105,15 @@ def forward_relu_max_pool(x: np.ndarray, kernel: np.ndarray, bias_vector: np.nda
     ``(N, OH // 2, OW // 2, F)``.
     """
     C, F = kernel.shape[2], kernel.shape[3]
-    xp, OH, OW = _padded_input(x, pads)
+    (top, _), (left, _) = pads
+    OH, OW = _output_size(x, pads)
     PH, PW = OH // 2, OW // 2
     y = np.empty((x.shape[0], PH, PW, F), dtype=x.dtype)
     winner = np.empty(y.shape, dtype=np.int8)
     threads = use_threads(y.size * 4 * C)
-    blocked_forward(xp, kernel_transform(kernel), bias_vector, True, True, PH, PW,
+    blocked_forward(x, top, left, kernel_transform(kernel), bias_vector, True, True, PH, PW,
                     block_rows(PW, C, F, x.dtype.itemsize), threads, y, winner)
-    return y, WinogradConvPoolCache(xp, kernel, x.shape, pads, has_bias, y, winner)
+    return y, WinogradConvPoolCache(x, kernel, x.shape, pads, has_bias, y, winner)
 
 
 def backward(dy: np.ndarray, cache: WinogradConvCache, need_input_grad: bool
@@ -174,7 +166,7 @@ def _gradient_buffer(cache: WinogradConvCache | WinogradConvPoolCache, tiles_h: 
     g_top, g_left = 2 - top, 2 - left
     rows = max(tiles_along(H) * TILE + 2, g_top + tiles_h * TILE)
     columns = max(tiles_along(W) * TILE + 2, g_left + tiles_w * TILE)
-    return (np.empty((N, rows, columns, cache.kernel.shape[3]), dtype=cache.xp.dtype),
+    return (np.empty((N, rows, columns, cache.kernel.shape[3]), dtype=cache.x.dtype),
             g_top, g_left)
 
 
@@ -187,14 +179,14 @@ def _backward_from_gradient(gp: np.ndarray, cache: WinogradConvCache | WinogradC
     ``dx`` is computed in its first ``dx_rows`` x ``dx_columns`` (default: all), and is
     zero beyond.
     """
-    xp, kernel = cache.xp, cache.kernel
+    x, kernel = cache.x, cache.kernel
     N, H, W, C = cache.x_shape
     (top, _), (left, _) = cache.pads
     F = kernel.shape[3]
     dtype = gp.dtype
     threads = use_threads(N * tiles_h * tiles_w * 4 * F * C)
     dU_parts = np.empty((threads, 16, C, F), dtype=dtype)
-    blocked_kernel_gradient(xp, gp, 2 - top, 2 - left, tiles_h, tiles_w,
+    blocked_kernel_gradient(x, top, left, gp, 2 - top, 2 - left, tiles_h, tiles_w,
                             block_rows(tiles_w, C, F, dtype.itemsize), threads, dU_parts)
     dkernel = kernel_gradient_transform(sum_partials(dU_parts))
 
@@ -209,7 +201,8 @@ def _backward_from_gradient(gp: np.ndarray, cache: WinogradConvCache | WinogradC
         dx_tiles_h, dx_tiles_w = tiles_along(rows), tiles_along(columns)
         computed = dx if (rows, columns) == (H, W) else dx[:, :rows, :columns]
         threads = use_threads(computed.size * F)
-        blocked_forward(gp, kernel_transform(flipped), np.zeros(C, dtype=dtype), False, False,
-                        dx_tiles_h, dx_tiles_w, block_rows(dx_tiles_w, F, C, dtype.itemsize),
-                        threads, computed, _NO_WINNER)
+        blocked_forward(gp, 0, 0, kernel_transform(flipped), np.zeros(C, dtype=dtype), False,
+                        False, dx_tiles_h, dx_tiles_w,
+                        block_rows(dx_tiles_w, F, C, dtype.itemsize), threads, computed,
+                        _NO_WINNER)
     return dx, dkernel

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from minicnn.kernels.numba.pooling import first_maximum
+from minicnn.kernels.numba.winograd.patches import fill_patch, tile_cell, tile_is_inside
 
 BT = np.array([[1, 0, -1, 0],
                [0, 1, 1, 0],
@@ -99,26 +100,32 @@ def _a2(g0, g1):
 
 
 @njit(cache=True)
-def input_transform_row(xp, tiles_h, tiles_w, task, first, V):
+def input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V):
     """``V[i*4 + j, t - first, :] = (B^T d_t B)[i, j]`` for the tiles ``t`` of tile row ``task``.
 
-    ``xp`` ``(N, tiles_h*2 + 2, tiles_w*2 + 2, C)`` is the zero-padded input;
-    ``task = n*tiles_h + ti``, and tile ``t = task*tiles_w + tj`` starts at row
-    ``ti*2``, column ``tj*2``.  ``V`` ``(16, tiles, C)`` is the caller's block buffer,
-    which starts at tile ``first``.
+    ``d_t`` is read from ``x`` ``(N, H, W, C)`` as if it were zero-padded by ``top`` rows
+    and ``left`` columns, and beyond its bottom and right edges
+    (:mod:`~minicnn.kernels.numba.winograd.patches`); ``task = n*tiles_h + ti``, and tile
+    ``t = task*tiles_w + tj`` starts at row ``ti*2``, column ``tj*2`` of that padded
+    input.  ``V`` ``(16, tiles, C)`` is the caller's block buffer, which starts at tile
+    ``first``.
     """
-    C = xp.shape[3]
+    C = x.shape[3]
     n = task // tiles_h
-    p = (task - n * tiles_h) * 2
+    p = (task - n * tiles_h) * 2 - top
     E = np.empty((16, C), dtype=V.dtype)   # B^T d, column by column
+    patch = np.empty((4, 4, C), dtype=V.dtype)
     for tj in range(tiles_w):
         t = task * tiles_w + tj - first
-        q = tj * 2
+        q = tj * 2 - left
+        inside = tile_is_inside(x, p, q, 4)
+        if not inside:
+            fill_patch(x, n, p, q, patch)
         for l in range(4):
-            r0 = xp[n, p, q + l]
-            r1 = xp[n, p + 1, q + l]
-            r2 = xp[n, p + 2, q + l]
-            r3 = xp[n, p + 3, q + l]
+            r0 = tile_cell(x, n, p, q, inside, patch, 0, l)
+            r1 = tile_cell(x, n, p, q, inside, patch, 1, l)
+            r2 = tile_cell(x, n, p, q, inside, patch, 2, l)
+            r3 = tile_cell(x, n, p, q, inside, patch, 3, l)
             for c in range(C):
                 e0, e1, e2, e3 = _bt2(r0[c], r1[c], r2[c], r3[c])
                 E[l, c] = e0

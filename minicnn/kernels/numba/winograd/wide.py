@@ -37,7 +37,7 @@ from minicnn.kernels.geometry import Pads
 from minicnn.kernels.numba.threads import parallel_loop, sum_partials, use_threads, worker_share
 from minicnn.kernels.numba.winograd import wide3, wide4
 from minicnn.kernels.numba import blas
-from minicnn.kernels.numba.winograd.blocked import pad_gradient, pad_input
+from minicnn.kernels.numba.winograd.blocked import pad_gradient
 from minicnn.kernels.numba.winograd.wide_transforms import (gradient_transform_row,
                                                             input_transform_row,
                                                             kernel_gradient_transform,
@@ -103,10 +103,12 @@ def _block_rows(tiles_w: int, C: int, F: int, n: int, itemsize: int,
 
 
 @parallel_loop
-def blocked_forward(xp, BT, AT, U, bias, relu, tiles_h, tiles_w, rows_per_block, threads, y):
+def blocked_forward(x, top, left, BT, AT, U, bias, relu, tiles_h, tiles_w, rows_per_block,
+                    threads, y):
     """``y = A^T [(B^T d B) @ U] A`` (+ bias, ReLU if ``relu``), a block of tiles at a time.
 
-    ``xp`` ``(N, >= tiles_h*m + 2, >= tiles_w*m + 2, C)`` zero-padded input, ``U``
+    ``x`` ``(N, H, W, C)`` read as if zero-padded by ``top`` rows and ``left`` columns
+    (and to whole tiles), ``U``
     ``(n*n, C, F)``, ``y`` ``(N, OH, OW, F)``; each of ``threads`` workers takes a
     contiguous share of the ``N*tiles_h`` rows of tiles.
     """
@@ -114,21 +116,21 @@ def blocked_forward(xp, BT, AT, U, bias, relu, tiles_h, tiles_w, rows_per_block,
     block = rows_per_block * tiles_w
     written_out = WRITTEN_OUT
     for worker in prange(threads):
-        V = np.empty((cells, block, C), dtype=xp.dtype)
-        M = np.empty((cells, block, F), dtype=xp.dtype)
-        E = np.empty((cells, max(C, F)), dtype=xp.dtype)
-        start, stop = worker_share(worker, threads, xp.shape[0] * tiles_h)
+        V = np.empty((cells, block, C), dtype=x.dtype)
+        M = np.empty((cells, block, F), dtype=x.dtype)
+        E = np.empty((cells, max(C, F)), dtype=x.dtype)
+        start, stop = worker_share(worker, threads, x.shape[0] * tiles_h)
         for first_row in range(start, stop, rows_per_block):
             last_row = min(first_row + rows_per_block, stop)
             first, count = first_row * tiles_w, (last_row - first_row) * tiles_w
             for task in range(first_row, last_row):
                 if written_out and AT.shape[0] == 4:
-                    wide4.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
+                    wide4.input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V, E)
                 elif written_out:
-                    wide3.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
+                    wide3.input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V, E)
                 else:
-                    input_transform_row(xp, BT, AT.shape[0], tiles_h, tiles_w, task, first, V,
-                                        E)
+                    input_transform_row(x, top, left, BT, AT.shape[0], tiles_h, tiles_w, task,
+                                        first, V, E)
             for xi in range(cells):
                 np.dot(V[xi, :count], U[xi], M[xi, :count])
             for task in range(first_row, last_row):
@@ -143,38 +145,41 @@ def blocked_forward(xp, BT, AT, U, bias, relu, tiles_h, tiles_w, rows_per_block,
 
 
 @parallel_loop
-def blocked_kernel_gradient(xp, gp, BT, AT, top, left, tiles_h, tiles_w, rows_per_block,
-                            threads, dU_parts):
+def blocked_kernel_gradient(x, pad_top, pad_left, gp, BT, AT, top, left, tiles_h, tiles_w,
+                            rows_per_block, threads, dU_parts):
     """``dU_parts[w] = sum over worker w's tiles of V^T dM`` (``(threads, n*n, C, F)``).
 
-    The output gradient starts at row ``top``, column ``left`` of ``gp``.
+    ``x`` is read as in :func:`blocked_forward`, padded by ``pad_top`` and ``pad_left``;
+    the output gradient starts at row ``top``, column ``left`` of ``gp``.
     """
     _, cells, C, F = dU_parts.shape
     block = rows_per_block * tiles_w
     written_out = WRITTEN_OUT
     for worker in prange(threads):
-        V = np.empty((cells, block, C), dtype=xp.dtype)
-        dM = np.empty((cells, block, F), dtype=xp.dtype)
-        E = np.empty((cells, max(C, F)), dtype=xp.dtype)
-        product = np.empty((C, F), dtype=xp.dtype)
+        V = np.empty((cells, block, C), dtype=x.dtype)
+        dM = np.empty((cells, block, F), dtype=x.dtype)
+        E = np.empty((cells, max(C, F)), dtype=x.dtype)
+        product = np.empty((C, F), dtype=x.dtype)
         dU = dU_parts[worker]
         dU[:] = 0.0
-        start, stop = worker_share(worker, threads, xp.shape[0] * tiles_h)
+        start, stop = worker_share(worker, threads, x.shape[0] * tiles_h)
         for first_row in range(start, stop, rows_per_block):
             last_row = min(first_row + rows_per_block, stop)
             first, count = first_row * tiles_w, (last_row - first_row) * tiles_w
             for task in range(first_row, last_row):
                 if written_out and AT.shape[0] == 4:
-                    wide4.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
+                    wide4.input_transform_row(x, pad_top, pad_left, tiles_h, tiles_w, task,
+                                              first, V, E)
                     wide4.gradient_transform_row(gp, top, left, tiles_h, tiles_w, task, first,
                                                  dM, E)
                 elif written_out:
-                    wide3.input_transform_row(xp, tiles_h, tiles_w, task, first, V, E)
+                    wide3.input_transform_row(x, pad_top, pad_left, tiles_h, tiles_w, task,
+                                              first, V, E)
                     wide3.gradient_transform_row(gp, top, left, tiles_h, tiles_w, task, first,
                                                  dM, E)
                 else:
-                    input_transform_row(xp, BT, AT.shape[0], tiles_h, tiles_w, task, first, V,
-                                        E)
+                    input_transform_row(x, pad_top, pad_left, BT, AT.shape[0], tiles_h,
+                                        tiles_w, task, first, V, E)
                     gradient_transform_row(gp, AT, top, left, tiles_h, tiles_w, task, first,
                                            dM, E)
             for xi in range(cells):
@@ -185,8 +190,8 @@ def blocked_kernel_gradient(xp, gp, BT, AT, top, left, tiles_h, tiles_w, rows_pe
 class WideWinogradConvCache(NamedTuple):
     """What :func:`backward` needs from :func:`forward`."""
 
-    xp: np.ndarray
-    """``x`` zero-padded to whole tiles, ``x`` at ``(top, left)``."""
+    x: np.ndarray
+    """The input ``(N, H, W, C)`` (read as if zero-padded, never copied)."""
     kernel: np.ndarray
     """``(3, 3, C, F)``."""
     x_shape: tuple[int, int, int, int]
@@ -201,16 +206,17 @@ class WideWinogradConvCache(NamedTuple):
     """Outputs per tile side."""
 
 
-def _convolve(xp: np.ndarray, kernel: np.ndarray, bias: np.ndarray, relu: bool, m: int,
-              y: np.ndarray) -> None:
-    """``y`` = the 3x3 convolution of the padded ``xp`` (+ bias, ReLU), by F(m, 3)."""
+def _convolve(x: np.ndarray, top: int, left: int, kernel: np.ndarray, bias: np.ndarray,
+              relu: bool, m: int, y: np.ndarray) -> None:
+    """``y`` = the 3x3 convolution (+ bias, ReLU), by F(m, 3), of ``x`` zero-padded by
+    ``top`` rows and ``left`` columns (and to whole tiles)."""
     AT, _, BT = matrices(m)
     C, F = kernel.shape[2], kernel.shape[3]
     tiles_h, tiles_w = tiles(y.shape[1], m), tiles(y.shape[2], m)
     threads = use_threads(y.size * C)
-    blocked_forward(xp, BT.astype(xp.dtype), AT.astype(xp.dtype), kernel_transform(kernel, m),
-                    bias, relu, tiles_h, tiles_w,
-                    _block_rows(tiles_w, C, F, m + 2, xp.dtype.itemsize), threads, y)
+    blocked_forward(x, top, left, BT.astype(x.dtype), AT.astype(x.dtype),
+                    kernel_transform(kernel, m), bias, relu, tiles_h, tiles_w,
+                    _block_rows(tiles_w, C, F, m + 2, x.dtype.itemsize), threads, y)
 
 
 def forward(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray, has_bias: bool,
@@ -232,18 +238,15 @@ def forward(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray, has_bias
     (top, bottom), (left, right) = pads
     OH, OW = H + top + bottom - 2, W + left + right - 2
     m = m or tile_size(OH, OW)
-    xp = np.empty((N, tiles(OH, m) * m + 2, tiles(OW, m) * m + 2, C), dtype=x.dtype)
-    use_threads(xp.size)
-    pad_input(x, top, left, xp)
     y = np.empty((N, OH, OW, kernel.shape[3]), dtype=x.dtype)
-    _convolve(xp, kernel, bias_vector, relu, m, y)
-    return y, WideWinogradConvCache(xp, kernel, x.shape, pads, has_bias, relu, y, m)
+    _convolve(x, top, left, kernel, bias_vector, relu, m, y)
+    return y, WideWinogradConvCache(x, kernel, x.shape, pads, has_bias, relu, y, m)
 
 
 def backward(dy: np.ndarray, cache: WideWinogradConvCache, need_input_grad: bool
              ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """``(dx or None, dkernel, dbias or None)`` of :func:`forward`, given ``dy = dL/dy``."""
-    xp, kernel, m = cache.xp, cache.kernel, cache.m
+    x, kernel, m = cache.x, cache.kernel, cache.m
     N, H, W, C = cache.x_shape
     (top, _), (left, _) = cache.pads
     F = kernel.shape[3]
@@ -261,7 +264,7 @@ def backward(dy: np.ndarray, cache: WideWinogradConvCache, need_input_grad: bool
     AT, _, BT = matrices(m)
     threads = use_threads(N * tiles_h * tiles_w * m * m * F * C)
     dU_parts = np.empty((threads, (m + 2) ** 2, C, F), dtype=dtype)
-    blocked_kernel_gradient(xp, gp, BT.astype(dtype), AT.astype(dtype), g_top, g_left,
+    blocked_kernel_gradient(x, top, left, gp, BT.astype(dtype), AT.astype(dtype), g_top, g_left,
                             tiles_h, tiles_w,
                             _block_rows(tiles_w, C, F, m + 2, dtype.itemsize,
                                         MIN_GRADIENT_SMALL_TILES),
@@ -273,5 +276,5 @@ def backward(dy: np.ndarray, cache: WideWinogradConvCache, need_input_grad: bool
         # Turned 180 degrees, input and output channels swapped: (3, 3, F, C).
         flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
         dx = np.empty((N, H, W, C), dtype=dtype)
-        _convolve(gp, flipped, np.zeros(C, dtype=dtype), False, m, dx)
+        _convolve(gp, 0, 0, flipped, np.zeros(C, dtype=dtype), False, m, dx)
     return dx, dkernel, (bias_sums.astype(dtype) if cache.has_bias else None)

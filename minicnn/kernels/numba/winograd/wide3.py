@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from minicnn.kernels.numba.winograd.patches import fill_patch, tile_cell, tile_is_inside
 from minicnn.kernels.numba.winograd.wide4 import store_tile_row
 
 _TWO = np.float32(2.0)
@@ -47,17 +48,25 @@ def _a3(g0, g1, g2):
 
 
 @njit(cache=True)
-def input_transform_row(xp, tiles_h, tiles_w, task, first, V, E):
-    """``V[i*5 + j, t - first, :] = (B^T d_t B)[i, j]`` for the tiles of tile row ``task``."""
-    C = xp.shape[3]
+def input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V, E):
+    """``V[i*5 + j, t - first, :] = (B^T d_t B)[i, j]`` for the tiles of tile row ``task``,
+    ``x`` read as if zero-padded by ``top`` rows and ``left`` columns."""
+    C = x.shape[3]
     image = task // tiles_h
-    p = (task - image * tiles_h) * 3
+    p = (task - image * tiles_h) * 3 - top
+    patch = np.empty((5, 5, C), dtype=V.dtype)
     for tj in range(tiles_w):
         t = task * tiles_w + tj - first
-        q = tj * 3
+        q = tj * 3 - left
+        inside = tile_is_inside(x, p, q, 5)
+        if not inside:
+            fill_patch(x, image, p, q, patch)
         for col in range(5):
-            r0, r1, r2 = xp[image, p, q + col], xp[image, p + 1, q + col], xp[image, p + 2, q + col]
-            r3, r4 = xp[image, p + 3, q + col], xp[image, p + 4, q + col]
+            r0 = tile_cell(x, image, p, q, inside, patch, 0, col)
+            r1 = tile_cell(x, image, p, q, inside, patch, 1, col)
+            r2 = tile_cell(x, image, p, q, inside, patch, 2, col)
+            r3 = tile_cell(x, image, p, q, inside, patch, 3, col)
+            r4 = tile_cell(x, image, p, q, inside, patch, 4, col)
             for c in range(C):
                 e0, e1, e2, e3, e4 = _bt5(r0[c], r1[c], r2[c], r3[c], r4[c])
                 E[col, c] = e0

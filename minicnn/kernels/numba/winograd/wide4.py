@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from minicnn.kernels.numba.winograd.patches import fill_patch, tile_cell, tile_is_inside
+
 _HALF = np.float32(0.5)
 _QUARTER = np.float32(0.25)
 _EIGHTH = np.float32(0.125)
@@ -60,18 +62,26 @@ def _a4(g0, g1, g2, g3):
 
 
 @njit(cache=True)
-def input_transform_row(xp, tiles_h, tiles_w, task, first, V, E):
-    """``V[i*6 + j, t - first, :] = (B^T d_t B)[i, j]`` for the tiles of tile row ``task``."""
-    C = xp.shape[3]
+def input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V, E):
+    """``V[i*6 + j, t - first, :] = (B^T d_t B)[i, j]`` for the tiles of tile row ``task``,
+    ``x`` read as if zero-padded by ``top`` rows and ``left`` columns."""
+    C = x.shape[3]
     image = task // tiles_h
-    p = (task - image * tiles_h) * 4
+    p = (task - image * tiles_h) * 4 - top
+    patch = np.empty((6, 6, C), dtype=V.dtype)
     for tj in range(tiles_w):
         t = task * tiles_w + tj - first
-        q = tj * 4
+        q = tj * 4 - left
+        inside = tile_is_inside(x, p, q, 6)
+        if not inside:
+            fill_patch(x, image, p, q, patch)
         for col in range(6):
-            r0, r1, r2 = xp[image, p, q + col], xp[image, p + 1, q + col], xp[image, p + 2, q + col]
-            r3, r4, r5 = (xp[image, p + 3, q + col], xp[image, p + 4, q + col],
-                          xp[image, p + 5, q + col])
+            r0 = tile_cell(x, image, p, q, inside, patch, 0, col)
+            r1 = tile_cell(x, image, p, q, inside, patch, 1, col)
+            r2 = tile_cell(x, image, p, q, inside, patch, 2, col)
+            r3 = tile_cell(x, image, p, q, inside, patch, 3, col)
+            r4 = tile_cell(x, image, p, q, inside, patch, 4, col)
+            r5 = tile_cell(x, image, p, q, inside, patch, 5, col)
             for c in range(C):
                 e0, e1, e2, e3, e4, e5 = _bt6(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c])
                 E[col, c] = e0

@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit, prange
 
 from minicnn.kernels.numba.threads import parallel_loop, use_threads
+from minicnn.kernels.numba.winograd.patches import fill_patch, tile_cell, tile_is_inside
 
 POINTS = {3: (0, 1, -1, 2), 4: (0, 1, -1, Fraction(1, 2), -2)}
 """Interpolation points (besides infinity) of F(m x m, 3 x 3) for each tile size m."""
@@ -155,19 +156,23 @@ def _kernel_gradient_transform(dU, G, dw):
 # --------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def input_transform_row(xp, BT, m, tiles_h, tiles_w, task, first, V, E):
+def input_transform_row(x, top, left, BT, m, tiles_h, tiles_w, task, first, V, E):
     """``V[i*n + j, t - first, :] = (B^T d_t B)[i, j]`` for the tiles of tile row ``task``.
 
-    ``xp`` ``(N, >= tiles_h*m + 2, >= tiles_w*m + 2, C)`` zero-padded input; ``E``
-    ``(n*n, >= C)`` scratch.
+    ``x`` ``(N, H, W, C)`` is read as if zero-padded by ``top`` rows and ``left`` columns
+    (:mod:`~minicnn.kernels.numba.winograd.patches`); ``E`` ``(n*n, >= C)`` scratch.
     """
     n = BT.shape[0]
-    C = xp.shape[3]
+    C = x.shape[3]
     image = task // tiles_h
-    p = (task - image * tiles_h) * m
+    p = (task - image * tiles_h) * m - top
+    patch = np.empty((n, n, C), dtype=V.dtype)
     for tj in range(tiles_w):
         t = task * tiles_w + tj - first
-        q = tj * m
+        q = tj * m - left
+        inside = tile_is_inside(x, p, q, n)
+        if not inside:
+            fill_patch(x, image, p, q, patch)
         for i in range(n):                      # E = B^T d, column by column
             for col in range(n):
                 e = E[i * n + col]
@@ -176,7 +181,7 @@ def input_transform_row(xp, BT, m, tiles_h, tiles_w, task, first, V, E):
                 for k in range(n):
                     b = BT[i, k]
                     if b != 0.0:
-                        row = xp[image, p + k, q + col]
+                        row = tile_cell(x, image, p, q, inside, patch, k, col)
                         for c in range(C):
                             e[c] += b * row[c]
         for i in range(n):                      # V = E B
