@@ -34,7 +34,7 @@ import numpy as np
 from numba import prange
 
 from minicnn.kernels.geometry import Pads
-from minicnn.kernels.numba.threads import parallel_loop, sum_partials, use_threads, worker_share
+from minicnn.kernels.numba.threads import parallel_loop, use_threads, worker_share
 from minicnn.kernels.numba.winograd import wide3, wide4
 from minicnn.kernels.numba import blas
 from minicnn.kernels.numba.winograd.blocked import pad_gradient
@@ -269,7 +269,7 @@ def backward(dy: np.ndarray, cache: WideWinogradConvCache, need_input_grad: bool
                             _block_rows(tiles_w, C, F, m + 2, dtype.itemsize,
                                         MIN_GRADIENT_SMALL_TILES),
                             threads, dU_parts)
-    dkernel = kernel_gradient_transform(sum_partials(dU_parts), m)
+    dkernel = kernel_gradient_transform(dU_parts, m)
 
     dx = None
     if need_input_grad:
