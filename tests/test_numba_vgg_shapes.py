@@ -204,6 +204,7 @@ def test_any_block_size_gives_the_same_convolution_and_gradients(monkeypatch, m,
     monkeypatch.setattr(threads, "PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(wide, "_block_rows", lambda *args: rows_per_block)
     monkeypatch.setattr(winograd_conv, "block_rows", lambda *args: rows_per_block)
+    monkeypatch.setattr(winograd_conv, "gradient_block_rows", lambda *args: rows_per_block)
     rng = np.random.default_rng(7)
     pads = ((1, 1), (1, 1))
     x, kernel, bias = (rng.standard_normal((3, 13, 10, 4)), rng.standard_normal((3, 3, 4, 5)),
@@ -221,3 +222,20 @@ def test_any_block_size_gives_the_same_convolution_and_gradients(monkeypatch, m,
     for name, actual, wanted in zip(("dx", "dkernel", "dbias"), backward(dy, cache, True),
                                     expected):
         assert_close(actual, wanted, **FLOAT64_EXACT, what=name)
+
+
+@pytest.mark.parametrize("layer", [(36, 32, 64), (17, 64, 128), (7, 128, 128), (5, 32, 64)],
+                         ids=str)
+def test_f2_kernel_gradient_blocks_are_long_sums(layer):
+    """F(2x2)'s kernel gradient (the 150x150 convnet's and MNIST's pooled layers: tiles a
+    row, C, F) takes blocks at least as long as the forward's, and as many tiles as the
+    forward product would fit in BLAS's small-matrix kernels."""
+    from minicnn.kernels.numba import blas
+    from minicnn.kernels.numba.winograd import blocked
+
+    tiles_w, C, F = layer
+    forward_rows = blocked.block_rows(tiles_w, C, F, 4)
+    rows = blocked.gradient_block_rows(tiles_w, C, F, 4)
+    assert rows >= forward_rows
+    assert rows == forward_rows or rows * tiles_w * C * F <= blas.SMALL_PRODUCT_MACS
+    assert (rows + 1) * tiles_w * C * F > blas.SMALL_PRODUCT_MACS

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from minicnn.kernels.numba import blas
 from minicnn.kernels.numba.threads import parallel_loop, sum_partials, worker_share
 from minicnn.kernels.numba.winograd import transforms
 
@@ -45,6 +46,21 @@ def block_rows(tiles_w: int, C: int, F: int, itemsize: int) -> int:
     if 16 * C * F * itemsize > 2 * BLOCK_BYTES:
         tiles = max(tiles, LARGE_KERNEL_MIN_TILES)
     return max(1, tiles // tiles_w)
+
+
+def gradient_block_rows(tiles_w: int, C: int, F: int, itemsize: int) -> int:
+    """Rows of tiles per block of the kernel gradient: longer blocks than the forward's.
+
+    Its GEMMs ``V^T dM`` sum over the block's tiles, and BLAS copies ("packs") both of
+    their operands whatever their size (a transposed product this wide never takes its
+    small-matrix kernels), so a long sum pays even when the block leaves L2: as many
+    tiles as the forward's ``(tiles, C) @ (C, F)`` product would fit in those kernels
+    (:func:`~minicnn.kernels.numba.blas.small_product_rows`), if that is more.  (The
+    150x150 convnet's training step, whose three F(2x2) layers hold 72, 34 and 28 tiles a
+    forward block, ran several percent faster so; ``benchmarks/RESULTS.md``.)
+    """
+    rows = block_rows(tiles_w, C, F, itemsize)
+    return max(rows, blas.small_product_rows(C, F) // tiles_w)
 
 
 # --------------------------------------------------------------------------------------

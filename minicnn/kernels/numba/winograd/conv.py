@@ -18,7 +18,8 @@ import numpy as np
 from minicnn.kernels.geometry import Pads
 from minicnn.kernels.numba.threads import sum_partials, use_threads
 from minicnn.kernels.numba.winograd.blocked import (block_rows, blocked_forward,
-                                                    blocked_kernel_gradient, pad_gradient,
+                                                    blocked_kernel_gradient,
+                                                    gradient_block_rows, pad_gradient,
                                                     pad_pooled_gradient)
 from minicnn.kernels.numba.winograd.transforms import (TILE, kernel_gradient_transform,
                                                        kernel_transform, tiles_along)
@@ -187,7 +188,8 @@ def _backward_from_gradient(gp: np.ndarray, cache: WinogradConvCache | WinogradC
     threads = use_threads(N * tiles_h * tiles_w * 4 * F * C)
     dU_parts = np.empty((threads, 16, C, F), dtype=dtype)
     blocked_kernel_gradient(x, top, left, gp, 2 - top, 2 - left, tiles_h, tiles_w,
-                            block_rows(tiles_w, C, F, dtype.itemsize), threads, dU_parts)
+                            gradient_block_rows(tiles_w, C, F, dtype.itemsize), threads,
+                            dU_parts)
     dkernel = kernel_gradient_transform(sum_partials(dU_parts))
 
     dx = None
