@@ -11,6 +11,9 @@
     scaling      one 3x3 convolution over image size, channels and batch, with a plot
                  (:mod:`benchmarks.scaling`, docs/images/scaling.png)
     machine      cores, CPU, BLAS and the SGEMM rate, printed as JSON
+    small-products
+                 SciPy's BLAS on the Winograd blocks' small matrices, by row count
+                 (:mod:`benchmarks.small_products`), printed as tables
     report       re-render RESULTS.md from RESULTS.json, measuring nothing
 
 ``python -m benchmarks COMMAND --help`` lists each command's options.
@@ -20,9 +23,10 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import machine, report, run_all
+from benchmarks import machine, report, run_all, small_products
 
-COMMANDS = ("all", "kernels", "end-to-end", "chapter", "scaling", "machine", "report")
+COMMANDS = ("all", "kernels", "end-to-end", "chapter", "scaling", "machine", "small-products",
+            "report")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return machine.main(options)
     if command == "report":
         return report.main(options)
+    if command == "small-products":
+        return small_products.main(options)
     if command in run_all.MEASUREMENTS:
         return run_all.main(options, what=command)
     print(f"python -m benchmarks: error: unknown command {command!r} "

@@ -462,3 +462,18 @@ def test_harness_command_line_writes_the_report_and_rejects_bad_options(tmp_path
     assert benchmarks_main(["report", "--out", str(tmp_path / "none.md")]) == 2
     assert benchmarks_main(["nonsense"]) == 2
     assert benchmarks_main([]) == 2
+
+
+def test_small_products_tables_cover_every_channel_count(monkeypatch, capsys):
+    """``python -m benchmarks small-products`` prints both tables, a rate in each cell."""
+    pytest.importorskip("numba")
+    from benchmarks import small_products
+
+    monkeypatch.setattr(small_products, "ROWS", (6, 16))
+    monkeypatch.setattr(small_products, "CHANNELS", (64,))
+    assert benchmarks_main(["small-products", "--repeats", "1"]) == 0
+    tables = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64 |")]
+    assert len(tables) == 2
+    for line in tables:
+        rates = [float(cell) for cell in line.strip("|").split("|")[1:]]
+        assert len(rates) == 2 and all(rate > 0 for rate in rates)

@@ -86,13 +86,13 @@ def enable() -> bool:
 SMALL_PRODUCT_MACS = 100 ** 3
 """The largest product, in multiply-adds ``rows * inner * columns``, that OpenBLAS hands
 to its small-matrix kernels (its SkylakeX kernels, which SciPy's wheels run on AVX-512
-machines, from OpenBLAS 0.3.17 on; a ``a^T b`` product is taken only with fewer than
-1,200 outputs).  Those kernels read the operands where they lie.  A larger product is
-first copied into packed panels, a cost that only many rows repay: single-threaded, a
-``(16, 256) @ (256, 256)`` product runs at about a third of the speed of a
+machines, from OpenBLAS 0.3.17 on).  Those kernels read the operands where they lie.
+A larger product is first copied into packed panels, a cost that only many rows repay:
+single-threaded, a ``(16, 256) @ (256, 256)`` product runs several times slower than a
 ``(10, 256) @ (256, 256)`` one, and a ``(64, 128) @ (128, 128)`` one slower than a
-``(48, 128) @ (128, 128)`` one (``benchmarks/RESULTS.md``).  The Winograd loops size
-their blocks of tiles by it (:func:`small_product_rows`)."""
+``(48, 128) @ (128, 128)`` one; the kernel gradient's ``a^T b`` products drop at the
+same limit (``python -m benchmarks small-products`` measures both).  The Winograd loops
+size their blocks of tiles by it (:func:`small_product_rows`)."""
 
 
 def small_product_rows(inner: int, columns: int) -> int:

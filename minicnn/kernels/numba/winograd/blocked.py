@@ -51,13 +51,14 @@ def block_rows(tiles_w: int, C: int, F: int, itemsize: int) -> int:
 def gradient_block_rows(tiles_w: int, C: int, F: int, itemsize: int) -> int:
     """Rows of tiles per block of the kernel gradient: longer blocks than the forward's.
 
-    Its GEMMs ``V^T dM`` sum over the block's tiles, and BLAS copies ("packs") both of
-    their operands whatever their size (a transposed product this wide never takes its
-    small-matrix kernels), so a long sum pays even when the block leaves L2: as many
-    tiles as the forward's ``(tiles, C) @ (C, F)`` product would fit in those kernels
-    (:func:`~minicnn.kernels.numba.blas.small_product_rows`), if that is more.  (The
-    150x150 convnet's training step, whose three F(2x2) layers hold 72, 34 and 28 tiles a
-    forward block, ran several percent faster so; ``benchmarks/RESULTS.md``.)
+    Its GEMMs ``V^T dM`` sum over the block's tiles, and within BLAS's small-matrix
+    kernels (the same limit on ``tiles * C * F``,
+    :func:`~minicnn.kernels.numba.blas.small_product_rows`) a longer sum runs faster:
+    at 64 channels, a sum over 128 tiles ran about half again as fast as one over 48
+    (``python -m benchmarks small-products``).  So its blocks hold as many tiles as fit
+    within that limit, when that is more than the forward's block, even though they then
+    leave L2.  The 150x150 convnet's training step, whose three F(2x2) layers hold 72, 34
+    and 28 tiles a forward block, ran several percent faster so.
     """
     rows = block_rows(tiles_w, C, F, itemsize)
     return max(rows, blas.small_product_rows(C, F) // tiles_w)
