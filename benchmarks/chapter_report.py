@@ -146,6 +146,13 @@ CLOSING_NOTE = (
     "fraction of the convolution after it sometimes took as long (a huge page the kernel "
     "had to find and zero). With no mmap'd blocks at all (`minicnn/kernels/allocator.py`) "
     "they come from the warm heap: faster, steadier, and a lower peak.",
+    "Winograd reads its input tiles from x itself as if it were zero-padded "
+    "(`minicnn/kernels/numba/winograd/patches.py`): before, each of VGG16's 'same' layers "
+    "wrote a padded copy of its input first, 118 MB a batch in block 1.",
+    "OpenBLAS multiplies a product of at most 100^3 multiply-adds without packing its "
+    "operands (`python -m benchmarks small-products`): the larger tiles' blocks stay "
+    "within that wherever a row of tiles fits (VGG16's 64- to 256-channel layers), and "
+    "F(2x2)'s kernel gradient sums over blocks as long as it allows.",
     "Frozen layers compute no weight gradient, backward stops at block5_conv1, and the "
     "frozen blocks keep nothing for backward: fine-tuning costs a forward pass of the "
     "base plus block 5's backward.",
@@ -162,9 +169,10 @@ CLOSING_NOTE = (
     "transforms, overlap-added) was tried and did not pay. The Dense 6272 -> 512 layer's "
     "products with 20 rows run far below the SGEMM rate in SciPy's single-threaded BLAS "
     "(NumPy's threaded BLAS is faster alone, but its spinning threads slow the step).",
-    "VGG16's block 1 and the first layer of block 2 (64 channels in) run below blocks 3 "
-    "and 4 in GEMM-equivalent FLOP/s: with so few channels the tiles' transforms weigh "
-    "more against their GEMMs.",
+    "VGG16's pooled layers of blocks 1 and 2 (F(2x2) fused with the pooling, 64 and 128 "
+    "channels) and block 5 (9-pixel maps, whose 512-channel GEMMs are short) run below "
+    "blocks 3 and 4 in GEMM-equivalent FLOP/s; its RGB first layer runs through im2col "
+    "far below the rest; every layer's backward takes two to three times its forward.",
 )
 """The closing note of the chapter section: what guided the work and what is left (words
 only; the numbers are the tables')."""
