@@ -91,8 +91,8 @@ def _add_window_gradient(acc, k, a, b0, b1, b2, b3, f):
 # --------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _forward_row(xp, taps, bias, task, y, winner):
-    """:func:`convolve_relu_pool` for pooled row ``task = n*PH + i``."""
+def _forward_row_gray(xp, taps, bias, task, y, winner):
+    """:func:`convolve_relu_pool` for pooled row ``task = n*PH + i``, one channel."""
     PH, PW, F = y.shape[1], y.shape[2], y.shape[3]
     n = task // PH
     i = task - n * PH
@@ -100,27 +100,35 @@ def _forward_row(xp, taps, bias, task, y, winner):
     for j in range(PW):
         out = y[n, i, j]
         won = winner[n, i, j]
-        if xp.shape[3] == 1:
-            a = _patch_4x4(xp, n, 2 * i, 2 * j, 0)
-            for f in range(F):
-                v0, v1, v2, v3 = _window(a, t0, f)
-                best, at = first_maximum(v0 + bias[f], v1 + bias[f], v2 + bias[f],
-                                          v3 + bias[f])
-                out[f] = best if best > 0.0 else 0.0
-                won[f] = at
-        else:
-            t1, t2 = taps[1], taps[2]
-            r = _patch_4x4(xp, n, 2 * i, 2 * j, 0)
-            g = _patch_4x4(xp, n, 2 * i, 2 * j, 1)
-            b = _patch_4x4(xp, n, 2 * i, 2 * j, 2)
-            for f in range(F):
-                r0, r1, r2, r3 = _window(r, t0, f)
-                g0, g1, g2, g3 = _window(g, t1, f)
-                b0, b1, b2, b3 = _window(b, t2, f)
-                best, at = first_maximum(r0 + g0 + b0 + bias[f], r1 + g1 + b1 + bias[f],
-                                          r2 + g2 + b2 + bias[f], r3 + g3 + b3 + bias[f])
-                out[f] = best if best > 0.0 else 0.0
-                won[f] = at
+        a = _patch_4x4(xp, n, 2 * i, 2 * j, 0)
+        for f in range(F):
+            v0, v1, v2, v3 = _window(a, t0, f)
+            best, at = first_maximum(v0 + bias[f], v1 + bias[f], v2 + bias[f], v3 + bias[f])
+            out[f] = best if best > 0.0 else 0.0
+            won[f] = at
+
+
+@njit(cache=True)
+def _forward_row_rgb(xp, taps, bias, task, y, winner):
+    """:func:`convolve_relu_pool` for pooled row ``task = n*PH + i``, three channels."""
+    PH, PW, F = y.shape[1], y.shape[2], y.shape[3]
+    n = task // PH
+    i = task - n * PH
+    t0, t1, t2 = taps[0], taps[1], taps[2]
+    for j in range(PW):
+        out = y[n, i, j]
+        won = winner[n, i, j]
+        r = _patch_4x4(xp, n, 2 * i, 2 * j, 0)
+        g = _patch_4x4(xp, n, 2 * i, 2 * j, 1)
+        b = _patch_4x4(xp, n, 2 * i, 2 * j, 2)
+        for f in range(F):
+            r0, r1, r2, r3 = _window(r, t0, f)
+            g0, g1, g2, g3 = _window(g, t1, f)
+            b0, b1, b2, b3 = _window(b, t2, f)
+            best, at = first_maximum(r0 + g0 + b0 + bias[f], r1 + g1 + b1 + bias[f],
+                                      r2 + g2 + b2 + bias[f], r3 + g3 + b3 + bias[f])
+            out[f] = best if best > 0.0 else 0.0
+            won[f] = at
 
 
 @parallel_loop
@@ -130,10 +138,15 @@ def convolve_relu_pool(xp, taps, bias, y, winner):
     ``xp`` ``(N, HP, WP, C)`` padded input, ``C`` 1 or 3; ``taps`` ``(C, 9, F)``;
     ``y`` ``(N, PH, PW, F)`` with ``PH = (HP - 2) // 2`` (the convolution's last row is
     dropped when its height is odd, as a valid 2x2 pooling drops it); ``winner`` int8 of
-    ``y``'s shape.
+    ``y``'s shape.  (The channel count is tested once, outside the loop: a row function
+    that tests it inside compiled to a slower loop for one channel.)
     """
-    for task in prange(y.shape[0] * y.shape[1]):
-        _forward_row(xp, taps, bias, np.int64(task), y, winner)
+    if xp.shape[3] == 1:
+        for task in prange(y.shape[0] * y.shape[1]):
+            _forward_row_gray(xp, taps, bias, np.int64(task), y, winner)
+    else:
+        for task in prange(y.shape[0] * y.shape[1]):
+            _forward_row_rgb(xp, taps, bias, np.int64(task), y, winner)
 
 
 # --------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from minicnn.kernels.numba.pooling import first_maximum
-from minicnn.kernels.numba.winograd.patches import fill_patch, tile_cell, tile_is_inside
+from minicnn.kernels.numba.winograd.patches import fill_patch, tile_is_inside
 
 BT = np.array([[1, 0, -1, 0],
                [0, 1, 1, 0],
@@ -99,6 +99,31 @@ def _a2(g0, g1):
         -g1)
 
 
+@njit(inline='always')
+def _input_tile(d, p, q, t, E, V):
+    """``V[:, t] = B^T d B`` for the 4x4 cells of ``d`` ``(rows, columns, C)`` at ``(p, q)``."""
+    C = d.shape[2]
+    for l in range(4):
+        r0 = d[p, q + l]
+        r1 = d[p + 1, q + l]
+        r2 = d[p + 2, q + l]
+        r3 = d[p + 3, q + l]
+        for c in range(C):
+            e0, e1, e2, e3 = _bt2(r0[c], r1[c], r2[c], r3[c])
+            E[l, c] = e0
+            E[4 + l, c] = e1
+            E[8 + l, c] = e2
+            E[12 + l, c] = e3
+    for i in range(4):
+        b = i * 4
+        for c in range(C):
+            v0, v1, v2, v3 = _bt2(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c])
+            V[b, t, c] = v0
+            V[b + 1, t, c] = v1
+            V[b + 2, t, c] = v2
+            V[b + 3, t, c] = v3
+
+
 @njit(cache=True)
 def input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V):
     """``V[i*4 + j, t - first, :] = (B^T d_t B)[i, j]`` for the tiles ``t`` of tile row ``task``.
@@ -118,28 +143,11 @@ def input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V):
     for tj in range(tiles_w):
         t = task * tiles_w + tj - first
         q = tj * 2 - left
-        inside = tile_is_inside(x, p, q, 4)
-        if not inside:
+        if tile_is_inside(x, p, q, 4):
+            _input_tile(x[n], p, q, t, E, V)
+        else:
             fill_patch(x, n, p, q, patch)
-        for l in range(4):
-            r0 = tile_cell(x, n, p, q, inside, patch, 0, l)
-            r1 = tile_cell(x, n, p, q, inside, patch, 1, l)
-            r2 = tile_cell(x, n, p, q, inside, patch, 2, l)
-            r3 = tile_cell(x, n, p, q, inside, patch, 3, l)
-            for c in range(C):
-                e0, e1, e2, e3 = _bt2(r0[c], r1[c], r2[c], r3[c])
-                E[l, c] = e0
-                E[4 + l, c] = e1
-                E[8 + l, c] = e2
-                E[12 + l, c] = e3
-        for i in range(4):
-            b = i * 4
-            for c in range(C):
-                v0, v1, v2, v3 = _bt2(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c])
-                V[b, t, c] = v0
-                V[b + 1, t, c] = v1
-                V[b + 2, t, c] = v2
-                V[b + 3, t, c] = v3
+            _input_tile(patch, 0, 0, t, E, V)
 
 
 @njit(inline='always')

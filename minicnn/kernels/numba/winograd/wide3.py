@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from minicnn.kernels.numba.winograd.patches import fill_patch, tile_cell, tile_is_inside
+from minicnn.kernels.numba.winograd.patches import fill_patch, tile_is_inside
 from minicnn.kernels.numba.winograd.wide4 import store_tile_row
 
 _TWO = np.float32(2.0)
@@ -47,6 +47,32 @@ def _a3(g0, g1, g2):
             g2)
 
 
+@njit(inline="always")
+def _input_tile(d, p, q, t, V, E):
+    """``V[:, t] = B^T d B`` for the 5x5 cells of ``d`` ``(rows, columns, C)`` at ``(p, q)``."""
+    C = d.shape[2]
+    for col in range(5):
+        r0, r1, r2 = d[p, q + col], d[p + 1, q + col], d[p + 2, q + col]
+        r3, r4 = d[p + 3, q + col], d[p + 4, q + col]
+        for c in range(C):
+            e0, e1, e2, e3, e4 = _bt5(r0[c], r1[c], r2[c], r3[c], r4[c])
+            E[col, c] = e0
+            E[5 + col, c] = e1
+            E[10 + col, c] = e2
+            E[15 + col, c] = e3
+            E[20 + col, c] = e4
+    for i in range(5):
+        b = i * 5
+        for c in range(C):
+            v0, v1, v2, v3, v4 = _bt5(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c],
+                                      E[b + 4, c])
+            V[b, t, c] = v0
+            V[b + 1, t, c] = v1
+            V[b + 2, t, c] = v2
+            V[b + 3, t, c] = v3
+            V[b + 4, t, c] = v4
+
+
 @njit(cache=True)
 def input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V, E):
     """``V[i*5 + j, t - first, :] = (B^T d_t B)[i, j]`` for the tiles of tile row ``task``,
@@ -58,32 +84,11 @@ def input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V, E):
     for tj in range(tiles_w):
         t = task * tiles_w + tj - first
         q = tj * 3 - left
-        inside = tile_is_inside(x, p, q, 5)
-        if not inside:
+        if tile_is_inside(x, p, q, 5):
+            _input_tile(x[image], p, q, t, V, E)
+        else:
             fill_patch(x, image, p, q, patch)
-        for col in range(5):
-            r0 = tile_cell(x, image, p, q, inside, patch, 0, col)
-            r1 = tile_cell(x, image, p, q, inside, patch, 1, col)
-            r2 = tile_cell(x, image, p, q, inside, patch, 2, col)
-            r3 = tile_cell(x, image, p, q, inside, patch, 3, col)
-            r4 = tile_cell(x, image, p, q, inside, patch, 4, col)
-            for c in range(C):
-                e0, e1, e2, e3, e4 = _bt5(r0[c], r1[c], r2[c], r3[c], r4[c])
-                E[col, c] = e0
-                E[5 + col, c] = e1
-                E[10 + col, c] = e2
-                E[15 + col, c] = e3
-                E[20 + col, c] = e4
-        for i in range(5):
-            b = i * 5
-            for c in range(C):
-                v0, v1, v2, v3, v4 = _bt5(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c],
-                                          E[b + 4, c])
-                V[b, t, c] = v0
-                V[b + 1, t, c] = v1
-                V[b + 2, t, c] = v2
-                V[b + 3, t, c] = v3
-                V[b + 4, t, c] = v4
+            _input_tile(patch, 0, 0, t, V, E)
 
 
 @njit(cache=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from minicnn.kernels.numba.winograd.patches import fill_patch, tile_cell, tile_is_inside
+from minicnn.kernels.numba.winograd.patches import fill_patch, tile_is_inside
 
 _HALF = np.float32(0.5)
 _QUARTER = np.float32(0.25)
@@ -61,6 +61,34 @@ def _a4(g0, g1, g2, g3):
             g3)
 
 
+@njit(inline="always")
+def _input_tile(d, p, q, t, V, E):
+    """``V[:, t] = B^T d B`` for the 6x6 cells of ``d`` ``(rows, columns, C)`` at ``(p, q)``."""
+    C = d.shape[2]
+    for col in range(6):
+        r0, r1, r2 = d[p, q + col], d[p + 1, q + col], d[p + 2, q + col]
+        r3, r4, r5 = d[p + 3, q + col], d[p + 4, q + col], d[p + 5, q + col]
+        for c in range(C):
+            e0, e1, e2, e3, e4, e5 = _bt6(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c])
+            E[col, c] = e0
+            E[6 + col, c] = e1
+            E[12 + col, c] = e2
+            E[18 + col, c] = e3
+            E[24 + col, c] = e4
+            E[30 + col, c] = e5
+    for i in range(6):
+        b = i * 6
+        for c in range(C):
+            v0, v1, v2, v3, v4, v5 = _bt6(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c],
+                                          E[b + 4, c], E[b + 5, c])
+            V[b, t, c] = v0
+            V[b + 1, t, c] = v1
+            V[b + 2, t, c] = v2
+            V[b + 3, t, c] = v3
+            V[b + 4, t, c] = v4
+            V[b + 5, t, c] = v5
+
+
 @njit(cache=True)
 def input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V, E):
     """``V[i*6 + j, t - first, :] = (B^T d_t B)[i, j]`` for the tiles of tile row ``task``,
@@ -72,35 +100,11 @@ def input_transform_row(x, top, left, tiles_h, tiles_w, task, first, V, E):
     for tj in range(tiles_w):
         t = task * tiles_w + tj - first
         q = tj * 4 - left
-        inside = tile_is_inside(x, p, q, 6)
-        if not inside:
+        if tile_is_inside(x, p, q, 6):
+            _input_tile(x[image], p, q, t, V, E)
+        else:
             fill_patch(x, image, p, q, patch)
-        for col in range(6):
-            r0 = tile_cell(x, image, p, q, inside, patch, 0, col)
-            r1 = tile_cell(x, image, p, q, inside, patch, 1, col)
-            r2 = tile_cell(x, image, p, q, inside, patch, 2, col)
-            r3 = tile_cell(x, image, p, q, inside, patch, 3, col)
-            r4 = tile_cell(x, image, p, q, inside, patch, 4, col)
-            r5 = tile_cell(x, image, p, q, inside, patch, 5, col)
-            for c in range(C):
-                e0, e1, e2, e3, e4, e5 = _bt6(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c])
-                E[col, c] = e0
-                E[6 + col, c] = e1
-                E[12 + col, c] = e2
-                E[18 + col, c] = e3
-                E[24 + col, c] = e4
-                E[30 + col, c] = e5
-        for i in range(6):
-            b = i * 6
-            for c in range(C):
-                v0, v1, v2, v3, v4, v5 = _bt6(E[b, c], E[b + 1, c], E[b + 2, c], E[b + 3, c],
-                                              E[b + 4, c], E[b + 5, c])
-                V[b, t, c] = v0
-                V[b + 1, t, c] = v1
-                V[b + 2, t, c] = v2
-                V[b + 3, t, c] = v3
-                V[b + 4, t, c] = v4
-                V[b + 5, t, c] = v5
+            _input_tile(patch, 0, 0, t, V, E)
 
 
 @njit(inline="always")

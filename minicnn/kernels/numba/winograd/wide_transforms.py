@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit, prange
 
 from minicnn.kernels.numba.threads import parallel_loop, use_threads
-from minicnn.kernels.numba.winograd.patches import fill_patch, tile_cell, tile_is_inside
+from minicnn.kernels.numba.winograd.patches import fill_patch
 
 POINTS = {3: (0, 1, -1, 2), 4: (0, 1, -1, Fraction(1, 2), -2)}
 """Interpolation points (besides infinity) of F(m x m, 3 x 3) for each tile size m."""
@@ -177,9 +177,7 @@ def input_transform_row(x, top, left, BT, m, tiles_h, tiles_w, task, first, V, E
     for tj in range(tiles_w):
         t = task * tiles_w + tj - first
         q = tj * m - left
-        inside = tile_is_inside(x, p, q, n)
-        if not inside:
-            fill_patch(x, image, p, q, patch)
+        fill_patch(x, image, p, q, patch)      # every tile copied: these loops are for reading
         for i in range(n):                      # E = B^T d, column by column
             for col in range(n):
                 e = E[i * n + col]
@@ -188,7 +186,7 @@ def input_transform_row(x, top, left, BT, m, tiles_h, tiles_w, task, first, V, E
                 for k in range(n):
                     b = BT[i, k]
                     if b != 0.0:
-                        row = tile_cell(x, image, p, q, inside, patch, k, col)
+                        row = patch[k, col]
                         for c in range(C):
                             e[c] += b * row[c]
         for i in range(n):                      # V = E B
