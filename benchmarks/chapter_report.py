@@ -120,7 +120,8 @@ def chapter_section(section: dict[str, Any], end_to_end: dict[str, Any] | None,
                      f"(target ≤ 1): {'met' if ratio <= 1 else 'NOT met'}")
     verdict = (end_to_end or {}).get("verdict", {})
     if "epoch_time_ratio_vs_keras" in verdict:
-        epoch, predict = verdict["epoch_time_ratio_vs_keras"], verdict["predict_time_ratio_vs_keras"]
+        epoch = verdict["epoch_time_ratio_vs_keras"]
+        predict = verdict["predict_time_ratio_vs_keras"]
         lines.append(f"- MNIST convnet (the end-to-end section below): training epoch "
                      f"{epoch:.2f} (target ≤ {MNIST_TARGETS['epoch']}): "
                      f"{'met' if epoch <= MNIST_TARGETS['epoch'] else 'NOT met'}; prediction "

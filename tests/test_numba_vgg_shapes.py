@@ -5,7 +5,8 @@ with 3, 64, 128, 256 and 512 channels; at those channel counts the numba backend
 paths the MNIST convnet never does: im2col for the 3-channel first layer, blocked
 F(2x2, 3x3) Winograd with large blocks, and the larger tiles F(3x3, 3x3) and F(4x4, 3x3)
 (:mod:`minicnn.kernels.numba.winograd.wide`) from 64 x 64 channels on (from
-128 x 256 on run apart from the pooling after them).  Small batches and maps keep the tests quick; no timings here.
+128 x 256 on run apart from the pooling after them).  Small batches and maps keep the
+tests quick; no timings here.
 """
 
 from __future__ import annotations

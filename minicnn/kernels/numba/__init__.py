@@ -49,7 +49,8 @@ forward's cache keeps ``y`` (for the fused ReLU's mask), so the caller must not 
 ``y`` in place.  Patches (or a zero-padded input) live in the cache, fresh too; where
 no padding or patches are needed (Winograd, which reads its tiles from ``x`` as if it
 were padded; valid padding in the direct loops; a 1x1 kernel) the cache keeps ``x``
-itself, so ``x`` must not be modified in place before backward either.  Allocation stays cheap because glibc is told to keep freed blocks in the heap
+itself, so ``x`` must not be modified in place before backward either.  Allocation
+stays cheap because glibc is told to keep freed blocks in the heap
 (:mod:`minicnn.kernels.allocator`, set when a backend is chosen): without that, every
 array above glibc's mmap threshold came back as fresh pages, and a training step spent
 much of its time in page faults.

@@ -48,6 +48,20 @@ def block_rows(tiles_w: int, C: int, F: int, itemsize: int) -> int:
     return max(1, tiles // tiles_w)
 
 
+def small_block_rows(tiles_w: int, C: int, F: int, min_tiles: int) -> int:
+    """Rows of tiles per block that keep each ``(tiles, C) @ (C, F)`` GEMM on BLAS's
+    small-matrix kernels (:func:`~minicnn.kernels.numba.blas.small_product_rows`): as
+    many as fit, or 0 when fewer than one row of ``tiles_w`` tiles or ``min_tiles`` do.
+
+    Where they fit, such blocks win twice: the GEMMs skip BLAS's packing copies, and the
+    block's transformed tiles are small enough to stay in L2 between the transforms and
+    the GEMMs.  (F(2x2)'s forward blocks, sized for L2, are within them already; the
+    larger tiles' blocks and every kernel gradient's are sized by it.)
+    """
+    tiles = blas.small_product_rows(C, F)
+    return tiles // tiles_w if tiles >= max(tiles_w, min_tiles) else 0
+
+
 def gradient_block_rows(tiles_w: int, C: int, F: int, itemsize: int) -> int:
     """Rows of tiles per block of the kernel gradient: longer blocks than the forward's.
 
@@ -60,8 +74,7 @@ def gradient_block_rows(tiles_w: int, C: int, F: int, itemsize: int) -> int:
     leave L2.  The 150x150 convnet's training step, whose three F(2x2) layers hold 72, 34
     and 28 tiles a forward block, ran several percent faster so.
     """
-    rows = block_rows(tiles_w, C, F, itemsize)
-    return max(rows, blas.small_product_rows(C, F) // tiles_w)
+    return max(block_rows(tiles_w, C, F, itemsize), small_block_rows(tiles_w, C, F, 1))
 
 
 # --------------------------------------------------------------------------------------

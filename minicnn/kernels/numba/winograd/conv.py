@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minicnn.kernels.geometry import Pads
+from minicnn.kernels.geometry import Pads, padded_output_hw
 from minicnn.kernels.numba.threads import sum_partials, use_threads
 from minicnn.kernels.numba.winograd.blocked import (block_rows, blocked_forward,
                                                     blocked_kernel_gradient,
@@ -65,12 +65,6 @@ class WinogradConvPoolCache(NamedTuple):
 _NO_WINNER = np.zeros((1, 1, 1, 1), dtype=np.int8)
 
 
-def _output_size(x: np.ndarray, pads: Pads) -> tuple[int, int]:
-    """``(OH, OW)`` of a 3x3, stride-1 convolution of ``x`` with ``pads``."""
-    (top, bottom), (left, right) = pads
-    return x.shape[1] + top + bottom - 2, x.shape[2] + left + right - 2
-
-
 def forward(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray, has_bias: bool,
             pads: Pads, relu: bool) -> tuple[np.ndarray, WinogradConvCache]:
     """3x3 stride-1 convolution of ``x`` ``(N, H, W, C)`` by F(2x2, 3x3): ``(y, cache)``.
@@ -86,7 +80,7 @@ def forward(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray, has_bias
     """
     C, F = kernel.shape[2], kernel.shape[3]
     (top, _), (left, _) = pads
-    OH, OW = _output_size(x, pads)
+    OH, OW = padded_output_hw(x.shape[1], x.shape[2], (3, 3), (1, 1), pads)
     tiles_h, tiles_w = tiles_along(OH), tiles_along(OW)
     y = np.empty((x.shape[0], OH, OW, F), dtype=x.dtype)
     threads = use_threads(y.size * C)
@@ -107,7 +101,7 @@ def forward_relu_max_pool(x: np.ndarray, kernel: np.ndarray, bias_vector: np.nda
     """
     C, F = kernel.shape[2], kernel.shape[3]
     (top, _), (left, _) = pads
-    OH, OW = _output_size(x, pads)
+    OH, OW = padded_output_hw(x.shape[1], x.shape[2], (3, 3), (1, 1), pads)
     PH, PW = OH // 2, OW // 2
     y = np.empty((x.shape[0], PH, PW, F), dtype=x.dtype)
     winner = np.empty(y.shape, dtype=np.int8)

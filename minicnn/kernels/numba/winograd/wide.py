@@ -18,8 +18,9 @@ padded input of dx's full convolution by the kernel turned 180 degrees, which is
 forward again.
 
 Blocks are sized for the GEMMs.  Where whole rows of tiles fit, a block holds as many
-as keep its GEMMs on BLAS's small-matrix kernels (:func:`small_block_rows`: VGG16's 64
-to 256 channel layers), which read ``U[xi]`` where it lies.  Past that (512 channels), a GEMM
+as keep its GEMMs on BLAS's small-matrix kernels
+(:func:`~minicnn.kernels.numba.winograd.blocked.small_block_rows`: VGG16's 64 to 256
+channel layers), which read ``U[xi]`` where it lies.  Past that (512 channels), a GEMM
 packs its ``U[xi]`` (``C*F`` values, far larger than the cache) for each block, so a
 block holds at least :data:`MIN_BLOCK_TILES` tiles to repay it.  The kernel gradient's
 ``V^T dM`` has the block's tiles as its inner dimension, short blocks are slow there,
@@ -33,11 +34,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import prange
 
-from minicnn.kernels.geometry import Pads
+from minicnn.kernels.geometry import Pads, padded_output_hw
 from minicnn.kernels.numba.threads import parallel_loop, use_threads, worker_share
 from minicnn.kernels.numba.winograd import wide3, wide4
-from minicnn.kernels.numba import blas
-from minicnn.kernels.numba.winograd.blocked import pad_gradient
+from minicnn.kernels.numba.winograd.blocked import pad_gradient, small_block_rows
 from minicnn.kernels.numba.winograd.wide_transforms import (gradient_transform_row,
                                                             input_transform_row,
                                                             kernel_gradient_transform,
@@ -77,19 +77,6 @@ def tile_size(OH: int, OW: int) -> int:
     output: ``tiles(OH) * tiles(OW) * (m + 2)^2``; ties go to the smaller m (less
     float32 error)."""
     return min(TILE_SIZES, key=lambda m: (tiles(OH, m) * tiles(OW, m) * (m + 2) ** 2, m))
-
-
-def small_block_rows(tiles_w: int, C: int, F: int, min_tiles: int) -> int:
-    """Rows of tiles per block that keep each ``(tiles, C) @ (C, F)`` GEMM on BLAS's
-    small-matrix kernels (:func:`~minicnn.kernels.numba.blas.small_product_rows`): as
-    many as fit, or 0 when fewer than one row of ``tiles_w`` tiles or ``min_tiles`` do.
-
-    Where they fit, such blocks win twice: the GEMMs skip BLAS's packing copies, and the
-    block's transformed tiles are small enough to stay in L2 between the transforms and
-    the GEMMs.  (F(2x2)'s blocks, sized for L2, are within them already.)
-    """
-    tiles = blas.small_product_rows(C, F)
-    return tiles // tiles_w if tiles >= max(tiles_w, min_tiles) else 0
 
 
 def _block_rows(tiles_w: int, C: int, F: int, n: int, itemsize: int,
@@ -235,8 +222,8 @@ def forward(x: np.ndarray, kernel: np.ndarray, bias_vector: np.ndarray, has_bias
         ``y`` ``(N, OH, OW, F)`` with ``OH = H + top + bottom - 2``, and the cache.
     """
     N, H, W, C = x.shape
-    (top, bottom), (left, right) = pads
-    OH, OW = H + top + bottom - 2, W + left + right - 2
+    (top, _), (left, _) = pads
+    OH, OW = padded_output_hw(H, W, (3, 3), (1, 1), pads)
     m = m or tile_size(OH, OW)
     y = np.empty((N, OH, OW, kernel.shape[3]), dtype=x.dtype)
     _convolve(x, top, left, kernel, bias_vector, relu, m, y)

@@ -124,7 +124,8 @@ def _kernel_transform(kernel, G, U):
             for j in range(n):
                 out = U[i * n + j, c]
                 for f in range(F):
-                    out[f] = G[i, 0] * rows[0, j, f] + G[i, 1] * rows[1, j, f] + G[i, 2] * rows[2, j, f]
+                    out[f] = (G[i, 0] * rows[0, j, f] + G[i, 1] * rows[1, j, f]
+                              + G[i, 2] * rows[2, j, f])
 
 
 @parallel_loop
